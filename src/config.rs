@@ -1,0 +1,210 @@
+//! `DNSFO_*` settings: parsed once, validated, with their defaults in one table.
+//!
+//! Owns: the meaning, unit, default and range of every variable. Must never: read the
+//! environment after start-up, or refuse to run over a bad value (it warns once and uses the
+//! default). Under secure execution (`AT_SECURE`, e.g. setuid) every variable is ignored.
+//!
+//! | variable | unit | default | range |
+//! | --- | --- | --- | --- |
+//! | `DNSFO_DISABLE` | bool | off | 1/0, true/false, yes/no, on/off |
+//! | `DNSFO_ATTEMPT_DELAY_MS` | ms | 250 | 0..=60000 (0 = all addresses at once) |
+//! | `DNSFO_DEAD_TTL_MS` | ms | 30000 | 0..=86400000 |
+//! | `DNSFO_CONNECT_TIMEOUT_MS` | ms | none | 0..=3600000 (0 = none) |
+//! | `DNSFO_LOG` | env_logger filter | nothing logged | e.g. `debug`, `dnsfo=trace` |
+//! | `DNSFO_LOG_FILE` | path | stderr | file appended to |
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `DNSFO_DISABLE`: every hook passes straight through.
+    pub disabled: bool,
+    /// `DNSFO_ATTEMPT_DELAY_MS`: RFC 8305 "connection attempt delay".
+    pub attempt_delay: Duration,
+    /// `DNSFO_DEAD_TTL_MS`: how long a failed address is skipped (first failure; doubles after).
+    pub dead_ttl: Duration,
+    /// `DNSFO_CONNECT_TIMEOUT_MS`: cap on one whole connect.
+    pub connect_timeout: Option<Duration>,
+    /// `DNSFO_LOG`: env_logger filter; `None` = write nothing at all.
+    pub log_filter: Option<String>,
+    /// `DNSFO_LOG_FILE`.
+    pub log_file: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            disabled: false,
+            attempt_delay: Duration::from_millis(250),
+            dead_ttl: Duration::from_millis(30_000),
+            connect_timeout: None,
+            log_filter: None,
+            log_file: None,
+        }
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" | "" => Some(false),
+        _ => None,
+    }
+}
+
+fn parse_ms(v: &str, max: u64) -> Option<u64> {
+    let v = v.trim();
+    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    v.parse::<u64>().ok().filter(|&n| n <= max)
+}
+
+impl Config {
+    /// Parses the settings from `get` (the environment in production). Returns the config and
+    /// one warning line per bad value.
+    pub fn parse(get: impl Fn(&str) -> Option<OsString>) -> (Config, Vec<String>) {
+        let mut c = Config::default();
+        let mut warnings = Vec::new();
+        let mut text = |name: &str| -> Option<String> {
+            let raw = get(name)?;
+            match raw.into_string() {
+                Ok(s) => Some(s),
+                Err(_) => {
+                    warnings.push(format!(
+                        "dnsfo: {name} is not valid UTF-8; using the default"
+                    ));
+                    None
+                }
+            }
+        };
+        let disable = text("DNSFO_DISABLE");
+        let delay = text("DNSFO_ATTEMPT_DELAY_MS");
+        let ttl = text("DNSFO_DEAD_TTL_MS");
+        let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
+        c.log_filter = text("DNSFO_LOG").filter(|s| !s.trim().is_empty());
+        c.log_file = text("DNSFO_LOG_FILE")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from);
+
+        if let Some(v) = disable {
+            match parse_bool(&v) {
+                Some(b) => c.disabled = b,
+                None => warnings.push(format!(
+                    "dnsfo: DNSFO_DISABLE={v:?} is not one of 1/0, true/false, yes/no, on/off; using 0"
+                )),
+            }
+        }
+        let mut ms = |name: &str, v: Option<String>, max: u64, default: u64| -> Option<u64> {
+            let v = v?;
+            let parsed = parse_ms(&v, max);
+            if parsed.is_none() {
+                warnings.push(format!(
+                    "dnsfo: {name}={v:?} is not a whole number of milliseconds in 0..={max}; using {default}"
+                ));
+            }
+            parsed
+        };
+        if let Some(n) = ms("DNSFO_ATTEMPT_DELAY_MS", delay, 60_000, 250) {
+            c.attempt_delay = Duration::from_millis(n);
+        }
+        if let Some(n) = ms("DNSFO_DEAD_TTL_MS", ttl, 86_400_000, 30_000) {
+            c.dead_ttl = Duration::from_millis(n);
+        }
+        if let Some(n) = ms("DNSFO_CONNECT_TIMEOUT_MS", timeout, 3_600_000, 0) {
+            c.connect_timeout = (n > 0).then(|| Duration::from_millis(n));
+        }
+        (c, warnings)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {
+        let m: HashMap<String, OsString> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
+        Config::parse(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_without_variables() {
+        let (c, w) = parse(&[]);
+        assert_eq!(c, Config::default());
+        assert!(w.is_empty());
+        assert_eq!(c.attempt_delay, Duration::from_millis(250));
+        assert_eq!(c.dead_ttl, Duration::from_secs(30));
+        assert_eq!(c.connect_timeout, None);
+    }
+
+    #[test]
+    fn every_variable_parses() {
+        let (c, w) = parse(&[
+            ("DNSFO_DISABLE", "yes"),
+            ("DNSFO_ATTEMPT_DELAY_MS", "0"),
+            ("DNSFO_DEAD_TTL_MS", "1000"),
+            ("DNSFO_CONNECT_TIMEOUT_MS", "1500"),
+            ("DNSFO_LOG", "debug"),
+            ("DNSFO_LOG_FILE", "/tmp/x.log"),
+        ]);
+        assert!(w.is_empty(), "{w:?}");
+        assert!(c.disabled);
+        assert_eq!(c.attempt_delay, Duration::ZERO);
+        assert_eq!(c.dead_ttl, Duration::from_secs(1));
+        assert_eq!(c.connect_timeout, Some(Duration::from_millis(1500)));
+        assert_eq!(c.log_filter.as_deref(), Some("debug"));
+        assert_eq!(c.log_file, Some(PathBuf::from("/tmp/x.log")));
+        let (c, _) = parse(&[("DNSFO_CONNECT_TIMEOUT_MS", "0"), ("DNSFO_DISABLE", "off")]);
+        assert_eq!(c.connect_timeout, None);
+        assert!(!c.disabled);
+    }
+
+    #[test]
+    fn bad_values_warn_once_each_and_fall_back() {
+        for bad in [
+            "abc",
+            "-5",
+            "99999999999999999999999",
+            "1.5",
+            " ",
+            "250ms",
+            "60001",
+        ] {
+            let (c, w) = parse(&[("DNSFO_ATTEMPT_DELAY_MS", bad)]);
+            assert_eq!(c.attempt_delay, Duration::from_millis(250), "{bad}");
+            assert_eq!(w.len(), 1, "{bad}: {w:?}");
+            assert!(w[0].contains("DNSFO_ATTEMPT_DELAY_MS") && w[0].contains("using 250"));
+        }
+        let (c, w) = parse(&[
+            ("DNSFO_DEAD_TTL_MS", "-1"),
+            ("DNSFO_CONNECT_TIMEOUT_MS", "x"),
+            ("DNSFO_DISABLE", "maybe"),
+        ]);
+        assert_eq!(w.len(), 3);
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn empty_log_filter_means_no_log() {
+        let (c, w) = parse(&[("DNSFO_LOG", ""), ("DNSFO_LOG_FILE", "")]);
+        assert!(w.is_empty());
+        assert_eq!(c.log_filter, None);
+        assert_eq!(c.log_file, None);
+    }
+
+    #[test]
+    fn non_utf8_warns() {
+        use std::os::unix::ffi::OsStringExt;
+        let (c, w) = Config::parse(|k| {
+            (k == "DNSFO_DEAD_TTL_MS").then(|| OsString::from_vec(vec![0xff, 0x31]))
+        });
+        assert_eq!(w.len(), 1);
+        assert_eq!(c.dead_ttl, Duration::from_secs(30));
+    }
+}

@@ -1,0 +1,260 @@
+//! The connect operation: from a program's `connect(fd, addr)` to an outcome. Looks the address
+//! up, asks the planner for the order, hands blocking connects to the dialer, and records what
+//! happened in the health memory.
+//!
+//! Owns: the decision to pass through (the fast path) and the errno the program sees. Must
+//! never: hold a lock while the dialer waits, or try an address that the registry did not list
+//! for the name the program resolved.
+
+use crate::dial::{self, Budget, Ended, Template};
+use crate::plan::{self, Input};
+use crate::state::{self, State, FDS};
+use crate::sys::{self, RawAddr};
+use libc::c_int;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// What the hook does next.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Not dnsfo's business: call libc's `connect` unchanged.
+    PassThrough,
+    /// dnsfo handled the call: return this value with this errno (ignored on success).
+    Return(c_int, c_int),
+}
+
+/// An attempt abandoned while still pending counts as a failure only when it had at least this
+/// long (or the attempt delay, if longer) to answer.
+const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
+
+pub fn connect(s: &State, fd: c_int, addr: SocketAddr) -> Decision {
+    let chosen = sys::canonical_ip(addr.ip());
+    let (name, known) = {
+        let reg = s.registry.read();
+        if !reg.knows(&chosen) {
+            return Decision::PassThrough;
+        }
+        match reg.name_for(&chosen, &state::recent_lookups()) {
+            Some(found) => found,
+            None => return Decision::PassThrough,
+        }
+    };
+    let Some(fdstate) = FDS.get(fd) else {
+        return Decision::PassThrough;
+    };
+    // The slot could outlive its socket if the program closed it behind libc's back.
+    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
+        return Decision::PassThrough;
+    }
+    let (Ok(status_flags), Ok(fd_flags)) = (
+        sys::fcntl_get(fd, libc::F_GETFL),
+        sys::fcntl_get(fd, libc::F_GETFD),
+    ) else {
+        return Decision::PassThrough;
+    };
+    let port = addr.port();
+    let now = Instant::now();
+    let order = {
+        let h = s.health.lock();
+        plan::plan(&Input {
+            chosen,
+            known: &known,
+            winner: h.winner(&name, port),
+            dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
+        })
+    };
+    if order.len() < 2 {
+        return Decision::PassThrough;
+    }
+    let v6only = fdstate.domain == libc::AF_INET6
+        && sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(0) != 0;
+    let tmpl = Template {
+        domain: fdstate.domain,
+        protocol: fdstate.protocol,
+        opts: fdstate.opts,
+        bind: fdstate.bind,
+        v6only,
+        status_flags,
+        cloexec: fd_flags & libc::FD_CLOEXEC != 0,
+    };
+    let candidates: Vec<SocketAddr> = order
+        .into_iter()
+        .filter(|ip| *ip == chosen || tmpl.can_reach(*ip))
+        .map(|ip| {
+            if ip == chosen {
+                SocketAddr::new(ip, port).with_scope_of(addr)
+            } else {
+                SocketAddr::new(ip, port)
+            }
+        })
+        .collect();
+
+    if status_flags & libc::O_NONBLOCK != 0 {
+        return nonblocking(fd, &tmpl, &name, addr, &candidates);
+    }
+
+    let mut deadline: Option<(Instant, c_int)> =
+        sys::send_timeout(fd).map(|t| (now + t, libc::EINPROGRESS));
+    if let Some(cap) = s.config.connect_timeout {
+        if deadline.is_none_or(|(d, _)| now + cap < d) {
+            deadline = Some((now + cap, libc::ETIMEDOUT));
+        }
+    }
+    let budget = Budget {
+        delay: s.config.attempt_delay,
+        deadline,
+    };
+    let Some(report) =
+        crate::guard::contain(|| dial::dial_blocking(fd, &tmpl, &candidates, &budget))
+    else {
+        // The dialer failed midway; its flag guard restored the fd. Let the kernel finish the
+        // program's own connect: it waits for an attempt already under way, or makes the plain one.
+        log::error!("dialer failed for {name}; completing the connect plainly");
+        return match RawAddr::for_domain(addr, tmpl.domain).map(|r| sys::connect_to(fd, &r)) {
+            Some(Ok(())) | Some(Err(libc::EISCONN)) => Decision::Return(0, 0),
+            Some(Err(e)) => Decision::Return(-1, e),
+            None => Decision::PassThrough,
+        };
+    };
+    // Bookkeeping after the fact: a failure here must not turn into a second connect.
+    let _ = crate::guard::contain(|| record(s, &name, &report.outcomes));
+    match report.ended {
+        Ended::Connected(a) => {
+            if a.ip() != chosen {
+                log::info!("{name}: {addr} failed over to {a}");
+            }
+            Decision::Return(0, 0)
+        }
+        Ended::Stopped(e) => Decision::Return(-1, e),
+        Ended::AllFailed => Decision::Return(-1, errno_to_report(addr, &report.outcomes)),
+    }
+}
+
+/// A non-blocking connect to an address known dead, or with a known winner, goes straight to
+/// the winner: no race, no wait. Anything else passes through (racing non-blocking connects is
+/// the event-loop dialer's job).
+fn nonblocking(
+    fd: c_int,
+    tmpl: &Template,
+    name: &str,
+    addr: SocketAddr,
+    candidates: &[SocketAddr],
+) -> Decision {
+    let Some(first) = candidates.first() else {
+        return Decision::PassThrough;
+    };
+    if first.ip() == sys::canonical_ip(addr.ip()) || tmpl.domain_for(first.ip()) != tmpl.domain {
+        return Decision::PassThrough;
+    }
+    let Some(raw) = RawAddr::for_domain(*first, tmpl.domain) else {
+        return Decision::PassThrough;
+    };
+    log::debug!("{name}: non-blocking connect to {addr} goes to known winner {first}");
+    match sys::connect_to(fd, &raw) {
+        Ok(()) => Decision::Return(0, 0),
+        Err(e) => Decision::Return(-1, e),
+    }
+}
+
+/// The errno the program would have seen: that of its own choice when it was tried to the end,
+/// else the first real failure.
+fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
+    let chosen = sys::canonical_ip(addr.ip());
+    let real = |o: &&dial::Outcome| !o.abandoned && o.result.is_err();
+    outcomes
+        .iter()
+        .filter(real)
+        .find(|o| o.addr.ip() == chosen)
+        .or_else(|| outcomes.iter().find(real))
+        .and_then(|o| o.result.err())
+        .unwrap_or(libc::ECONNREFUSED)
+}
+
+fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
+    let now = Instant::now();
+    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+    let mut h = s.health.lock();
+    for o in outcomes {
+        let ms = o.elapsed.as_secs_f64() * 1000.0;
+        match o.result {
+            Ok(()) => {
+                log::debug!("connect {name} {}: connected in {ms:.1} ms", o.addr);
+                h.record_success(name, o.addr);
+            }
+            Err(e) if o.abandoned => {
+                log::debug!(
+                    "connect {name} {}: no answer after {ms:.1} ms, abandoned",
+                    o.addr
+                );
+                if o.elapsed >= slow {
+                    h.record_failure(name, o.addr, s.config.dead_ttl, now);
+                }
+                let _ = e;
+            }
+            Err(e) => {
+                log::debug!(
+                    "connect {name} {}: {} after {ms:.1} ms",
+                    o.addr,
+                    sys::errno_name(e)
+                );
+                h.record_failure(name, o.addr, s.config.dead_ttl, now);
+            }
+        }
+    }
+}
+
+trait WithScope {
+    fn with_scope_of(self, other: SocketAddr) -> SocketAddr;
+}
+
+impl WithScope for SocketAddr {
+    /// Keeps the program's IPv6 flow label and scope id on its own address.
+    fn with_scope_of(self, other: SocketAddr) -> SocketAddr {
+        match (self, other) {
+            (SocketAddr::V6(mut a), SocketAddr::V6(o)) if IpAddr::V6(*o.ip()) == self.ip() => {
+                a.set_flowinfo(o.flowinfo());
+                a.set_scope_id(o.scope_id());
+                SocketAddr::V6(a)
+            }
+            _ => self,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(a: &str, r: Result<(), c_int>, abandoned: bool) -> dial::Outcome {
+        dial::Outcome {
+            addr: a.parse().unwrap(),
+            result: r,
+            elapsed: Duration::ZERO,
+            abandoned,
+        }
+    }
+
+    #[test]
+    fn reports_the_programs_own_error() {
+        let outs = [
+            o("127.0.0.3:80", Err(libc::EHOSTUNREACH), false),
+            o("127.0.0.2:80", Err(libc::ECONNREFUSED), false),
+        ];
+        assert_eq!(
+            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
+            libc::ECONNREFUSED
+        );
+        assert_eq!(
+            errno_to_report("127.0.0.9:80".parse().unwrap(), &outs),
+            libc::EHOSTUNREACH
+        );
+        let outs = [
+            o("127.0.0.2:80", Err(libc::ETIMEDOUT), true),
+            o("127.0.0.3:80", Err(libc::ENETUNREACH), false),
+        ];
+        assert_eq!(
+            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
+            libc::ENETUNREACH
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! Per-fd memory of the TCP sockets the program created: what a replacement socket must carry.
+//!
+//! Owns: for each fd that `socket()` returned as an IPv4/IPv6 stream socket, its domain and
+//! protocol, the options the program set (in order, last value per option) and the address it
+//! asked to bind. Must never: hold a slot's lock across a system call, or grow without bound.
+//!
+//! Why a table indexed by fd with one lock per slot: the `setsockopt`/`close` hooks run on every
+//! socket of the program, so they must not contend with other threads; a slot's lock is only
+//! ever taken by the thread working on that fd (or one racing it on the same fd).
+
+use parking_lot::Mutex;
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+const CHUNK: usize = 1024;
+const CHUNKS: usize = 1024;
+/// Options remembered per socket at most (a program setting more is unusual; the rest still
+/// apply to its own socket, just not to replacements).
+pub const MAX_OPTS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockOpt {
+    pub level: i32,
+    pub name: i32,
+    pub value: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FdState {
+    pub domain: i32,
+    pub protocol: i32,
+    pub opts: Vec<SockOpt>,
+    /// The address the program passed to `bind` (port 0 = any port).
+    pub bind: Option<SocketAddr>,
+}
+
+impl FdState {
+    pub fn record_opt(&mut self, level: i32, name: i32, value: &[u8]) {
+        if let Some(o) = self
+            .opts
+            .iter_mut()
+            .find(|o| o.level == level && o.name == name)
+        {
+            o.value = value.to_vec();
+        } else if self.opts.len() < MAX_OPTS {
+            self.opts.push(SockOpt {
+                level,
+                name,
+                value: value.to_vec(),
+            });
+        }
+    }
+}
+
+type Slot = Mutex<Option<Box<FdState>>>;
+
+pub struct FdTable {
+    chunks: [OnceLock<Box<[Slot; CHUNK]>>; CHUNKS],
+}
+
+impl FdTable {
+    pub const fn new() -> Self {
+        FdTable {
+            chunks: [const { OnceLock::new() }; CHUNKS],
+        }
+    }
+
+    fn slot(&self, fd: i32, create: bool) -> Option<&Slot> {
+        let fd = usize::try_from(fd).ok()?;
+        let cell = self.chunks.get(fd / CHUNK)?;
+        let chunk = if create {
+            cell.get_or_init(|| Box::new([const { Mutex::new(None) }; CHUNK]))
+        } else {
+            cell.get()?
+        };
+        Some(&chunk[fd % CHUNK])
+    }
+
+    /// Starts tracking `fd` (a fresh socket), replacing whatever an earlier fd of that number had.
+    pub fn insert(&self, fd: i32, state: FdState) {
+        if let Some(s) = self.slot(fd, true) {
+            *s.lock() = Some(Box::new(state));
+        }
+    }
+
+    /// Stops tracking `fd` (closed, or replaced by `dup2`, or reused by an untracked socket).
+    pub fn remove(&self, fd: i32) {
+        if let Some(s) = self.slot(fd, false) {
+            let old = s.lock().take();
+            drop(old);
+        }
+    }
+
+    /// Runs `f` on the state of a tracked fd.
+    pub fn update<R>(&self, fd: i32, f: impl FnOnce(&mut FdState) -> R) -> Option<R> {
+        let s = self.slot(fd, false)?;
+        let mut g = s.lock();
+        g.as_deref_mut().map(f)
+    }
+
+    pub fn get(&self, fd: i32) -> Option<FdState> {
+        self.update(fd, |s| s.clone())
+    }
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_update_remove() {
+        let t = Box::new(FdTable::new());
+        assert!(t.get(5).is_none());
+        t.insert(
+            5,
+            FdState {
+                domain: 2,
+                ..Default::default()
+            },
+        );
+        t.update(5, |s| s.record_opt(6, 1, &[1, 0, 0, 0]));
+        t.update(5, |s| s.record_opt(6, 1, &[0, 0, 0, 0]));
+        t.update(5, |s| s.record_opt(1, 9, &[1, 0, 0, 0]));
+        let s = t.get(5).unwrap();
+        assert_eq!(s.opts.len(), 2);
+        assert_eq!(
+            s.opts[0].value,
+            vec![0, 0, 0, 0],
+            "last value wins, first position kept"
+        );
+        t.remove(5);
+        assert!(t.get(5).is_none());
+        assert!(t.get(-1).is_none());
+        t.insert(i32::MAX, FdState::default());
+        assert!(
+            t.get(i32::MAX).is_none(),
+            "out of range fds are simply untracked"
+        );
+        t.insert(200_000, FdState::default());
+        assert!(t.get(200_000).is_some());
+    }
+
+    #[test]
+    fn options_bounded() {
+        let mut s = FdState::default();
+        for i in 0..(MAX_OPTS as i32 + 10) {
+            s.record_opt(1, i, &[1]);
+        }
+        assert_eq!(s.opts.len(), MAX_OPTS);
+    }
+}

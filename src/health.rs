@@ -1,0 +1,156 @@
+//! What connects taught us: the winner per (name, port) and failure memory per address.
+//!
+//! Owns: winners, dead-address penalties with exponential backoff, and their expiry. Must never:
+//! do I/O, or hold anything but plain data (it lives behind one process-wide lock).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// Penalties grow ×2 per consecutive failure, up to this factor of the base TTL.
+pub const MAX_BACKOFF_FACTOR: u32 = 16;
+/// Bound on remembered dead addresses and winners.
+pub const MAX_ENTRIES: usize = 4096;
+
+#[derive(Clone, Copy, Debug)]
+struct Penalty {
+    until: Instant,
+    strikes: u32,
+}
+
+#[derive(Default, Debug)]
+pub struct Health {
+    winners: HashMap<(String, u16), IpAddr>,
+    dead: HashMap<SocketAddr, Penalty>,
+}
+
+impl Health {
+    pub fn winner(&self, name: &str, port: u16) -> Option<IpAddr> {
+        self.winners.get(&(name.to_string(), port)).copied()
+    }
+
+    /// The winner of `name` on any port (for lookups, which do not always know the port).
+    pub fn any_winner(&self, name: &str, port: Option<u16>) -> Option<IpAddr> {
+        if let Some(p) = port {
+            return self.winner(name, p);
+        }
+        self.winners
+            .iter()
+            .find(|((n, _), _)| n == name)
+            .map(|(_, ip)| *ip)
+    }
+
+    /// Until when `addr` is to be skipped, if it is.
+    pub fn dead_until(&self, addr: &SocketAddr, now: Instant) -> Option<Instant> {
+        self.dead.get(addr).map(|p| p.until).filter(|u| *u > now)
+    }
+
+    /// Until when `ip` is dead on `port`, or on any port when `port` is `None`.
+    pub fn ip_dead_until(&self, ip: IpAddr, port: Option<u16>, now: Instant) -> Option<Instant> {
+        match port {
+            Some(p) => self.dead_until(&SocketAddr::new(ip, p), now),
+            None => self
+                .dead
+                .iter()
+                .filter(|(a, p)| a.ip() == ip && p.until > now)
+                .map(|(_, p)| p.until)
+                .max(),
+        }
+    }
+
+    pub fn record_success(&mut self, name: &str, addr: SocketAddr) {
+        self.dead.remove(&addr);
+        if self.winners.len() >= MAX_ENTRIES {
+            self.winners.clear();
+        }
+        self.winners
+            .insert((name.to_string(), addr.port()), addr.ip());
+    }
+
+    /// Marks `addr` dead for `base` × 2^(consecutive failures − 1), capped.
+    pub fn record_failure(&mut self, name: &str, addr: SocketAddr, base: Duration, now: Instant) {
+        let key = (name.to_string(), addr.port());
+        if self.winners.get(&key) == Some(&addr.ip()) {
+            self.winners.remove(&key);
+        }
+        if self.dead.len() >= MAX_ENTRIES {
+            self.dead.retain(|_, p| p.until > now);
+            if self.dead.len() >= MAX_ENTRIES {
+                self.dead.clear();
+            }
+        }
+        let strikes = self
+            .dead
+            .get(&addr)
+            .map_or(0, |p| p.strikes)
+            .saturating_add(1);
+        let factor = 1u32 << (strikes - 1).min(MAX_BACKOFF_FACTOR.trailing_zeros());
+        self.dead.insert(
+            addr,
+            Penalty {
+                until: now + base * factor,
+                strikes,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sa(s: &str) -> SocketAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn failure_expires_and_backs_off() {
+        let mut h = Health::default();
+        let t0 = Instant::now();
+        let ttl = Duration::from_secs(10);
+        let a = sa("127.0.0.2:80");
+        h.record_failure("n", a, ttl, t0);
+        assert_eq!(h.dead_until(&a, t0), Some(t0 + ttl));
+        assert!(h.dead_until(&a, t0 + ttl).is_none(), "expired");
+        assert!(h.dead_until(&sa("127.0.0.2:81"), t0).is_none(), "per port");
+        assert!(h.ip_dead_until(a.ip(), None, t0).is_some());
+        // Second consecutive failure doubles, and so on up to the cap.
+        h.record_failure("n", a, ttl, t0);
+        assert_eq!(h.dead_until(&a, t0), Some(t0 + ttl * 2));
+        for _ in 0..10 {
+            h.record_failure("n", a, ttl, t0);
+        }
+        assert_eq!(h.dead_until(&a, t0), Some(t0 + ttl * MAX_BACKOFF_FACTOR));
+        // Success forgives.
+        h.record_success("n", a);
+        assert!(h.dead_until(&a, t0).is_none());
+        h.record_failure("n", a, ttl, t0);
+        assert_eq!(h.dead_until(&a, t0), Some(t0 + ttl));
+    }
+
+    #[test]
+    fn winner_per_name_and_port_and_dropped_on_failure() {
+        let mut h = Health::default();
+        let now = Instant::now();
+        h.record_success("n", sa("127.0.0.3:80"));
+        assert_eq!(h.winner("n", 80), Some("127.0.0.3".parse().unwrap()));
+        assert_eq!(h.winner("n", 81), None);
+        assert_eq!(h.winner("m", 80), None);
+        assert!(h.any_winner("n", None).is_some());
+        h.record_failure("n", sa("127.0.0.3:80"), Duration::from_secs(1), now);
+        assert_eq!(h.winner("n", 80), None);
+    }
+
+    #[test]
+    fn bounded() {
+        let mut h = Health::default();
+        let now = Instant::now();
+        for i in 0..(MAX_ENTRIES as u32 + 100) {
+            let a = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::from(0x7f00_0000u32 + i)), 80);
+            h.record_failure("n", a, Duration::from_secs(60), now);
+            let b = SocketAddr::new(a.ip(), 81);
+            h.record_success(&format!("n{i}"), b);
+        }
+        assert!(h.dead.len() <= MAX_ENTRIES && h.winners.len() <= MAX_ENTRIES);
+    }
+}

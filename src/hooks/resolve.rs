@@ -1,0 +1,235 @@
+//! Resolve hooks: `getaddrinfo` and the `gethostbyname` family. Each calls libc first, then
+//! hands the answer to `learn` and applies the order it returns by relinking libc's own list
+//! (or permuting its address array): every node libc allocated stays in the list, so
+//! `freeaddrinfo` frees exactly what it would have, and `ai_canonname` stays on the head.
+
+use super::inside;
+use crate::learn;
+use crate::sys::{self, ErrnoGuard};
+use libc::{addrinfo, c_char, c_int, hostent, size_t};
+use std::ffi::CStr;
+use std::net::IpAddr;
+
+/// Longest answer list walked (glibc returns a few dozen nodes at most).
+const MAX_NODES: usize = 1024;
+
+/// # Safety
+/// `p` null or a valid C string.
+unsafe fn name_of<'a>(p: *const c_char) -> Option<&'a str> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, NUL-terminated per the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_str().ok()
+}
+
+/// # Safety
+/// Same contract as libc's `getaddrinfo`.
+#[no_mangle]
+pub unsafe extern "C" fn getaddrinfo(
+    node: *const c_char,
+    service: *const c_char,
+    hints: *const addrinfo,
+    res: *mut *mut addrinfo,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let r = unsafe { sys::getaddrinfo(node, service, hints, res) };
+    if r != 0 || res.is_null() {
+        return r;
+    }
+    let _errno = ErrnoGuard::save();
+    // SAFETY: node is the program's C string; res was filled by libc on success.
+    let (Some(name), head) = (unsafe { name_of(node) }, unsafe { *res }) else {
+        return r;
+    };
+    // SAFETY: hints is null or the program's valid addrinfo.
+    let af = if hints.is_null() {
+        libc::AF_UNSPEC
+    } else {
+        unsafe { (*hints).ai_family }
+    };
+    inside(|s| {
+        // SAFETY: `head` is the list libc just returned; we own it until the program frees it.
+        let nodes = unsafe { collect(head) };
+        let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut port = None;
+        for &(_, a) in &nodes {
+            if let Some(a) = a {
+                port = port.or((a.port() != 0).then_some(a.port()));
+                let ip = sys::canonical_ip(a.ip());
+                if !addrs.contains(&ip) {
+                    addrs.push(ip);
+                }
+            }
+        }
+        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, port) {
+            // SAFETY: relinks exactly the nodes collected from the list at *res.
+            unsafe { relink(res, &nodes, &order) };
+        }
+    });
+    r
+}
+
+type Node = (*mut addrinfo, Option<std::net::SocketAddr>);
+
+/// # Safety
+/// `head` must be a list returned by libc's getaddrinfo.
+unsafe fn collect(mut p: *mut addrinfo) -> Vec<Node> {
+    let mut v = Vec::new();
+    while !p.is_null() && v.len() < MAX_NODES {
+        // SAFETY: p is a node of the list.
+        let n = unsafe { &*p };
+        // SAFETY: ai_addr/ai_addrlen describe the node's address.
+        v.push((p, unsafe { sys::read_sockaddr(n.ai_addr, n.ai_addrlen) }));
+        p = n.ai_next;
+    }
+    if !p.is_null() {
+        v.clear(); // Longer than we walk: leave it alone.
+    }
+    v
+}
+
+/// Stable-sorts the nodes by their address's rank in `order` and relinks them.
+///
+/// # Safety
+/// `nodes` must be every node of the list at `*res`, in list order.
+unsafe fn relink(res: *mut *mut addrinfo, nodes: &[Node], order: &[IpAddr]) {
+    if nodes.len() < 2 {
+        return;
+    }
+    let rank = |a: &Option<std::net::SocketAddr>| {
+        a.and_then(|a| order.iter().position(|ip| *ip == sys::canonical_ip(a.ip())))
+            .unwrap_or(order.len())
+    };
+    let mut sorted: Vec<&Node> = nodes.iter().collect();
+    sorted.sort_by_key(|n| rank(&n.1));
+    let old_head = nodes[0].0;
+    let new_head = sorted[0].0;
+    for w in sorted.windows(2) {
+        // SAFETY: every pointer is a live node of the list.
+        unsafe { (*w[0].0).ai_next = w[1].0 };
+    }
+    let last = sorted[sorted.len() - 1].0;
+    // SAFETY: as above.
+    unsafe {
+        (*last).ai_next = std::ptr::null_mut();
+        if new_head != old_head {
+            (*new_head).ai_canonname = (*old_head).ai_canonname;
+            (*old_head).ai_canonname = std::ptr::null_mut();
+        }
+        *res = new_head;
+    }
+}
+
+/// Learns from a `hostent` answer and permutes its address array in place.
+///
+/// # Safety
+/// `h` must be a hostent just returned by libc.
+unsafe fn learn_hostent(name: *const c_char, h: *mut hostent) {
+    // SAFETY: caller's contract.
+    let (Some(name), Some(h)) = (unsafe { name_of(name) }, unsafe { h.as_mut() }) else {
+        return;
+    };
+    let list = h.h_addr_list;
+    if list.is_null() {
+        return;
+    }
+    let (af, len) = (h.h_addrtype, h.h_length as usize);
+    let mut ptrs: Vec<*mut c_char> = Vec::new();
+    let mut addrs: Vec<IpAddr> = Vec::new();
+    // SAFETY: h_addr_list is NULL-terminated; each entry points at h_length bytes.
+    unsafe {
+        while ptrs.len() < MAX_NODES && !(*list.add(ptrs.len())).is_null() {
+            let p = *list.add(ptrs.len());
+            let ip = match (af, len) {
+                (libc::AF_INET, 4) => IpAddr::from(*(p as *const [u8; 4])),
+                (libc::AF_INET6, 16) => sys::canonical_ip(IpAddr::from(*(p as *const [u8; 16]))),
+                _ => return,
+            };
+            ptrs.push(p);
+            addrs.push(ip);
+        }
+    }
+    inside(|s| {
+        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, None) {
+            let mut idx: Vec<usize> = (0..ptrs.len()).collect();
+            idx.sort_by_key(|&i| {
+                order
+                    .iter()
+                    .position(|ip| *ip == addrs[i])
+                    .unwrap_or(order.len())
+            });
+            for (slot, &i) in idx.iter().enumerate() {
+                // SAFETY: slot < ptrs.len(), within the array we just walked.
+                unsafe { *list.add(slot) = ptrs[i] };
+            }
+        }
+    });
+}
+
+/// # Safety
+/// Same contract as libc's `gethostbyname`.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
+    // SAFETY: forwarded unchanged.
+    let h = unsafe { sys::gethostbyname(name) };
+    let _errno = ErrnoGuard::save();
+    // SAFETY: h is null or libc's answer.
+    unsafe { learn_hostent(name, h) };
+    h
+}
+
+/// # Safety
+/// Same contract as libc's `gethostbyname2`.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
+    // SAFETY: forwarded unchanged.
+    let h = unsafe { sys::gethostbyname2(name, af) };
+    let _errno = ErrnoGuard::save();
+    // SAFETY: h is null or libc's answer.
+    unsafe { learn_hostent(name, h) };
+    h
+}
+
+/// # Safety
+/// Same contract as libc's `gethostbyname_r`.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname_r(
+    name: *const c_char,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let r = unsafe { sys::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
+    if r == 0 && !result.is_null() {
+        let _errno = ErrnoGuard::save();
+        // SAFETY: on success *result is null or `ret`, filled by libc.
+        unsafe { learn_hostent(name, *result) };
+    }
+    r
+}
+
+/// # Safety
+/// Same contract as libc's `gethostbyname2_r`.
+#[no_mangle]
+pub unsafe extern "C" fn gethostbyname2_r(
+    name: *const c_char,
+    af: c_int,
+    ret: *mut hostent,
+    buf: *mut c_char,
+    buflen: size_t,
+    result: *mut *mut hostent,
+    h_errnop: *mut c_int,
+) -> c_int {
+    // SAFETY: forwarded unchanged.
+    let r = unsafe { sys::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
+    if r == 0 && !result.is_null() {
+        let _errno = ErrnoGuard::save();
+        // SAFETY: on success *result is null or `ret`, filled by libc.
+        unsafe { learn_hostent(name, *result) };
+    }
+    r
+}

@@ -1,0 +1,27 @@
+//! dnsfo: an `LD_PRELOAD` shim that makes a connect to a dead address of a multi-address name
+//! land, quickly and on the same fd, on a live address of that name.
+//!
+//! Data flow (see `../shared/DESIGN.md`):
+//! `hooks::resolve` → [`learn`] → [`registry`] (name ↔ addresses);
+//! `hooks::connect` → [`failover`] → [`plan`] (pure: which addresses, in which order) →
+//! [`dial`] (the only socket work) → [`health`] (winners, dead addresses) → back into
+//! [`learn`], which reorders later lookups. Shared state lives in [`state`]; every libc call
+//! goes through [`sys`]; [`guard`] stops re-entrancy and contains panics.
+//!
+//! **Where is the connect decided?** [`plan::plan`].
+
+pub mod config;
+pub mod dial;
+pub mod failover;
+pub mod fdtable;
+pub mod guard;
+pub mod health;
+pub mod learn;
+pub mod logging;
+pub mod plan;
+pub mod registry;
+pub mod state;
+pub mod sys;
+
+#[cfg(not(test))]
+mod hooks;

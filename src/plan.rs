@@ -1,0 +1,279 @@
+//! Where the connect is decided: a pure function from what is known to an ordered list of
+//! addresses to try. Also the order in which lookups present a name's addresses.
+//!
+//! Owns: the policy (winner first, then the program's choice, then the rest with address
+//! families interleaved as RFC 8305 §4 asks, known-dead last, soonest-to-expire first). Must
+//! never: do I/O, read clocks or globals, or return an address that is not in `known`.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+/// Everything the planner looks at for one connect.
+pub struct Input<'a> {
+    /// The address the program passed to `connect`.
+    pub chosen: IpAddr,
+    /// Every address the resolver returned for the name, in resolver order.
+    pub known: &'a [IpAddr],
+    /// The address that last won for this (name, port), if any.
+    pub winner: Option<IpAddr>,
+    /// Until when each address is known dead (`None`: not dead).
+    pub dead_until: &'a dyn Fn(IpAddr) -> Option<Instant>,
+}
+
+/// The addresses to try, in order. Empty when `chosen` is not one of `known` (the connect is
+/// then not dnsfo's business).
+pub fn plan(input: &Input) -> Vec<IpAddr> {
+    if !input.known.contains(&input.chosen) {
+        return Vec::new();
+    }
+    let mut live: Vec<IpAddr> = Vec::with_capacity(input.known.len());
+    let mut dead: Vec<(Instant, usize, IpAddr)> = Vec::new();
+    for (i, ip) in input.known.iter().enumerate() {
+        match (input.dead_until)(*ip) {
+            Some(until) => dead.push((until, i, *ip)),
+            None => live.push(*ip),
+        }
+    }
+    let head = input
+        .winner
+        .filter(|w| live.contains(w))
+        .or_else(|| live.contains(&input.chosen).then_some(input.chosen));
+    let mut out = Vec::with_capacity(input.known.len());
+    if let Some(h) = head {
+        out.push(h);
+        live.retain(|ip| *ip != h);
+    }
+    // RFC 8305 §4: after the first address, alternate families (first family count 1).
+    let first_v6 = head.unwrap_or(input.chosen).is_ipv6();
+    let (mut same, mut other): (Vec<IpAddr>, Vec<IpAddr>) =
+        live.into_iter().partition(|ip| ip.is_ipv6() == first_v6);
+    same.reverse();
+    other.reverse();
+    let mut take_other = head.is_some();
+    while !same.is_empty() || !other.is_empty() {
+        let next = if take_other {
+            other.pop().or_else(|| same.pop())
+        } else {
+            same.pop().or_else(|| other.pop())
+        };
+        out.extend(next);
+        take_other = !take_other;
+    }
+    dead.sort();
+    out.extend(dead.into_iter().map(|(_, _, ip)| ip));
+    out
+}
+
+/// The order a lookup's answer is given back in: the winner first, known-dead addresses last
+/// (soonest to recover first), everything else as the resolver ordered it. Returns `None` when
+/// the resolver's order stands, so the common case touches nothing.
+pub fn lookup_order(
+    addrs: &[IpAddr],
+    winner: Option<IpAddr>,
+    dead_until: &dyn Fn(IpAddr) -> Option<Instant>,
+) -> Option<Vec<IpAddr>> {
+    let mut keyed: Vec<(u8, Option<Instant>, usize, IpAddr)> = addrs
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let until = dead_until(*ip);
+            let class = if until.is_some() {
+                2
+            } else if Some(*ip) == winner {
+                0
+            } else {
+                1
+            };
+            (class, until, i, *ip)
+        })
+        .collect();
+    keyed.sort();
+    let order: Vec<IpAddr> = keyed.into_iter().map(|k| k.3).collect();
+    (order.as_slice() != addrs).then_some(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashMap;
+    use std::time::Duration;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+    fn ips(v: &[&str]) -> Vec<IpAddr> {
+        v.iter().map(|s| ip(s)).collect()
+    }
+    fn run(
+        chosen: &str,
+        known: &[&str],
+        winner: Option<&str>,
+        dead: &[(&str, u64)],
+    ) -> Vec<IpAddr> {
+        let t0 = Instant::now();
+        let dead: HashMap<IpAddr, Instant> = dead
+            .iter()
+            .map(|(a, s)| (ip(a), t0 + Duration::from_secs(*s)))
+            .collect();
+        let known = ips(known);
+        plan(&Input {
+            chosen: ip(chosen),
+            known: &known,
+            winner: winner.map(ip),
+            dead_until: &|a| dead.get(&a).copied(),
+        })
+    }
+
+    #[test]
+    fn programs_choice_first_then_resolver_order() {
+        let p = run(
+            "127.0.0.3",
+            &["127.0.0.2", "127.0.0.3", "127.0.0.4"],
+            None,
+            &[],
+        );
+        assert_eq!(p, ips(&["127.0.0.3", "127.0.0.2", "127.0.0.4"]));
+    }
+
+    #[test]
+    fn unknown_choice_is_not_planned() {
+        assert!(run("127.0.0.9", &["127.0.0.2", "127.0.0.3"], None, &[]).is_empty());
+    }
+
+    #[test]
+    fn winner_first_dead_last_soonest_first() {
+        let p = run(
+            "127.0.0.2",
+            &["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"],
+            Some("127.0.0.4"),
+            &[("127.0.0.2", 20), ("127.0.0.3", 10)],
+        );
+        assert_eq!(
+            p,
+            ips(&["127.0.0.4", "127.0.0.5", "127.0.0.3", "127.0.0.2"])
+        );
+    }
+
+    #[test]
+    fn dead_winner_is_not_first() {
+        let p = run(
+            "127.0.0.2",
+            &["127.0.0.2", "127.0.0.3"],
+            Some("127.0.0.3"),
+            &[("127.0.0.3", 5)],
+        );
+        assert_eq!(p, ips(&["127.0.0.2", "127.0.0.3"]));
+    }
+
+    #[test]
+    fn families_interleave_after_the_first() {
+        let p = run(
+            "::1",
+            &["::1", "::2", "::3", "127.0.0.2", "127.0.0.3"],
+            None,
+            &[],
+        );
+        assert_eq!(p, ips(&["::1", "127.0.0.2", "::2", "127.0.0.3", "::3"]));
+    }
+
+    #[test]
+    fn all_dead_still_tried_in_expiry_order() {
+        let p = run(
+            "127.0.0.2",
+            &["127.0.0.2", "127.0.0.3"],
+            None,
+            &[("127.0.0.2", 9), ("127.0.0.3", 3)],
+        );
+        assert_eq!(p, ips(&["127.0.0.3", "127.0.0.2"]));
+    }
+
+    #[test]
+    fn expiry_brings_an_address_back() {
+        // The planner sees only "dead until"; health drops expired penalties (see health tests).
+        let p = run(
+            "127.0.0.2",
+            &["127.0.0.2", "127.0.0.3"],
+            Some("127.0.0.3"),
+            &[],
+        );
+        assert_eq!(p[0], ip("127.0.0.3"));
+        assert_eq!(p.len(), 2);
+    }
+
+    #[test]
+    fn lookup_order_winner_first_dead_last() {
+        let t0 = Instant::now();
+        let addrs = ips(&["127.0.0.2", "127.0.0.3", "127.0.0.4"]);
+        let d = |a: IpAddr| (a == ip("127.0.0.2")).then_some(t0);
+        assert_eq!(
+            lookup_order(&addrs, Some(ip("127.0.0.4")), &d).unwrap(),
+            ips(&["127.0.0.4", "127.0.0.3", "127.0.0.2"])
+        );
+        assert_eq!(
+            lookup_order(&addrs, None, &|_| None),
+            None,
+            "untouched when nothing is known"
+        );
+        assert_eq!(lookup_order(&addrs, Some(ip("127.0.0.2")), &|_| None), None);
+    }
+
+    fn arb_ip() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            (0u8..8).prop_map(|i| IpAddr::from([127, 0, 0, i])),
+            (0u16..8).prop_map(|i| IpAddr::from([0, 0, 0, 0, 0, 0, 0, i])),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn plan_is_a_permutation_of_known_with_live_winner_first(
+            known in prop::collection::vec(arb_ip(), 1..10),
+            pick in any::<prop::sample::Index>(),
+            winner in prop::option::of(arb_ip()),
+            dead in prop::collection::vec((arb_ip(), 1u64..100), 0..6),
+        ) {
+            let mut uniq = known.clone();
+            uniq.dedup();
+            let mut seen = Vec::new();
+            uniq.retain(|a| { let new = !seen.contains(a); seen.push(*a); new });
+            let chosen = *pick.get(&uniq);
+            let t0 = Instant::now();
+            let dead: HashMap<IpAddr, Instant> = dead.into_iter().map(|(a, s)| (a, t0 + Duration::from_secs(s))).collect();
+            let out = plan(&Input { chosen, known: &uniq, winner, dead_until: &|a| dead.get(&a).copied() });
+            let mut a = out.clone(); a.sort();
+            let mut b = uniq.clone(); b.sort();
+            prop_assert_eq!(a, b);
+            if let Some(w) = winner {
+                if uniq.contains(&w) && !dead.contains_key(&w) {
+                    prop_assert_eq!(out[0], w);
+                }
+            }
+            if !dead.contains_key(&chosen) && winner.is_none_or(|w| !uniq.contains(&w) || dead.contains_key(&w)) {
+                prop_assert_eq!(out[0], chosen);
+            }
+            // Dead addresses come after every live one.
+            let first_dead = out.iter().position(|a| dead.contains_key(a)).unwrap_or(out.len());
+            prop_assert!(out[first_dead..].iter().all(|a| dead.contains_key(a)));
+        }
+
+        #[test]
+        fn lookup_order_is_a_permutation(
+            addrs in prop::collection::vec(arb_ip(), 0..10),
+            winner in prop::option::of(arb_ip()),
+            dead in prop::collection::vec(arb_ip(), 0..4),
+        ) {
+            let t0 = Instant::now();
+            let d = |a: IpAddr| dead.contains(&a).then_some(t0);
+            let out = lookup_order(&addrs, winner, &d).unwrap_or_else(|| addrs.clone());
+            let mut a = out.clone(); a.sort();
+            let mut b = addrs.clone(); b.sort();
+            prop_assert_eq!(a, b);
+            if let Some(w) = winner {
+                if addrs.contains(&w) && !dead.contains(&w) {
+                    prop_assert_eq!(out[0], w);
+                }
+            }
+        }
+    }
+}

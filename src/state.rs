@@ -1,0 +1,94 @@
+//! The one place for process-wide state: configuration, the name registry, connect health and
+//! the per-fd table.
+//!
+//! Owns: initialisation (once, on the first hook call that needs it, never at load time) and the
+//! `fork()` protocol for the locks. Must never: hold a lock across a blocking call (every lock
+//! here guards plain data for microseconds), or initialise itself re-entrantly (hooks reach this
+//! only with the re-entrancy guard held).
+
+use crate::config::Config;
+use crate::fdtable::FdTable;
+use crate::health::Health;
+use crate::registry::Registry;
+use parking_lot::{Mutex, RwLock};
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+pub struct State {
+    pub config: Config,
+    pub registry: RwLock<Registry>,
+    pub health: Mutex<Health>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+/// Sockets the program created; outside `State` because it is a large static table.
+pub static FDS: FdTable = FdTable::new();
+
+/// Names this thread resolved most recently (newest last): disambiguates an address shared by
+/// two names. Per thread because a connect follows its own thread's lookup.
+const RECENT_NAMES: usize = 8;
+thread_local! {
+    static RECENT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The state, initialised on first use; `None` when dnsfo is disabled.
+pub fn get() -> Option<&'static State> {
+    let s = STATE.get_or_init(init);
+    (!s.config.disabled).then_some(s)
+}
+
+fn init() -> State {
+    let config = if crate::sys::secure_execution() {
+        // The environment belongs to whoever started a setuid program: trust none of it.
+        Config::default()
+    } else {
+        let (config, warnings) = Config::parse(|k| std::env::var_os(k));
+        for w in warnings {
+            crate::sys::write_all(2, format!("{w}\n").as_bytes());
+        }
+        config
+    };
+    crate::logging::init(&config);
+    crate::sys::register_atfork(prepare_fork, after_fork, after_fork);
+    log::debug!("initialised: {config:?}");
+    State {
+        config,
+        registry: RwLock::new(Registry::default()),
+        health: Mutex::new(Health::default()),
+    }
+}
+
+/// `fork()` copies locks in whatever state other threads left them: take them all first, so
+/// both processes start with them free.
+extern "C" fn prepare_fork() {
+    if let Some(s) = STATE.get() {
+        std::mem::forget(s.registry.write());
+        std::mem::forget(s.health.lock());
+    }
+}
+
+extern "C" fn after_fork() {
+    if let Some(s) = STATE.get() {
+        // SAFETY: `prepare_fork` acquired exactly these locks in this thread and leaked the
+        // guards; releasing them here is the matching unlock.
+        unsafe {
+            s.health.force_unlock();
+            s.registry.force_unlock_write();
+        }
+    }
+}
+
+pub fn note_lookup(name: &str) {
+    let _ = RECENT.try_with(|r| {
+        let mut r = r.borrow_mut();
+        r.retain(|n| n != name);
+        if r.len() >= RECENT_NAMES {
+            r.remove(0);
+        }
+        r.push(name.to_string());
+    });
+}
+
+pub fn recent_lookups() -> Vec<String> {
+    RECENT.try_with(|r| r.borrow().clone()).unwrap_or_default()
+}

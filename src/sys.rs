@@ -1,0 +1,368 @@
+//! The thin layer around libc: the *real* (next in link order) versions of the functions dnsfo
+//! hooks, `errno`, and conversions between `sockaddr` and std's `SocketAddr`.
+//!
+//! Owns: every `unsafe` call into libc that the logic needs. Must never: decide anything, take a
+//! lock, allocate on a hot path, or call an exported hook (that would recurse into dnsfo). Code in
+//! this crate calling `libc::connect` would bind to dnsfo's own exported `connect`; that is why
+//! every hooked function is reached through [`next!`]-generated wrappers here.
+
+use libc::{c_char, c_int, c_void, hostent, size_t, sockaddr, socklen_t};
+use std::ffi::CStr;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::Duration;
+
+/// Resolves a symbol in the libraries loaded after dnsfo (`RTLD_NEXT`), once.
+fn resolve_next(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
+    let p = slot.load(Ordering::Acquire);
+    if !p.is_null() {
+        return p;
+    }
+    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no preconditions; a null result
+    // (symbol missing) is handled by the callers. Racing resolutions store the same value.
+    let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
+    slot.store(p, Ordering::Release);
+    p
+}
+
+/// Defines `pub unsafe fn NAME(args) -> ret` calling the next definition of `NAME` in link
+/// order; when none exists (impossible with glibc), returns `$missing` with `errno = ENOSYS`.
+macro_rules! next {
+    ($(fn $name:ident($($a:ident: $t:ty),*) -> $r:ty, missing $missing:expr;)*) => {$(
+        /// The real libc function of this name (dnsfo's hook bypassed).
+        ///
+        /// # Safety
+        /// Same contract as the libc function.
+        pub unsafe fn $name($($a: $t),*) -> $r {
+            static SLOT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+            let name = CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes());
+            let p = match name { Ok(n) => resolve_next(&SLOT, n), Err(_) => std::ptr::null_mut() };
+            if p.is_null() {
+                set_errno(libc::ENOSYS);
+                return $missing;
+            }
+            // SAFETY: `p` is the address of the libc function with exactly this C signature.
+            let f: unsafe extern "C" fn($($t),*) -> $r = unsafe { std::mem::transmute(p) };
+            // SAFETY: forwarded under the caller's contract.
+            unsafe { f($($a),*) }
+        }
+    )*};
+}
+
+next! {
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, missing -1;
+    fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int, missing -1;
+    fn close(fd: c_int) -> c_int, missing -1;
+    fn dup2(old: c_int, new: c_int) -> c_int, missing -1;
+    fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int, missing -1;
+    fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int, missing -1;
+    fn setsockopt(fd: c_int, level: c_int, name: c_int, val: *const c_void, len: socklen_t) -> c_int, missing -1;
+    fn getaddrinfo(node: *const c_char, service: *const c_char, hints: *const libc::addrinfo, res: *mut *mut libc::addrinfo) -> c_int, missing libc::EAI_SYSTEM;
+    fn gethostbyname(name: *const c_char) -> *mut hostent, missing std::ptr::null_mut();
+    fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, missing std::ptr::null_mut();
+    fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
+    fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
+}
+
+/// The calling thread's `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location always returns a valid pointer to this thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// Sets the calling thread's `errno`.
+pub fn set_errno(e: c_int) {
+    // SAFETY: as in `errno`.
+    unsafe { *libc::__errno_location() = e }
+}
+
+/// Saves `errno` and puts it back on drop, so that dnsfo's own work never changes what the
+/// program sees.
+pub struct ErrnoGuard(c_int);
+impl ErrnoGuard {
+    pub fn save() -> Self {
+        ErrnoGuard(errno())
+    }
+}
+impl Drop for ErrnoGuard {
+    fn drop(&mut self) {
+        set_errno(self.0)
+    }
+}
+
+/// `Err(errno)` when a libc call returned -1.
+fn check(ret: c_int) -> Result<c_int, c_int> {
+    if ret == -1 {
+        Err(errno())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Reads a socket address the program passed in. `None` for null, short, or non-IP addresses.
+///
+/// # Safety
+/// `addr` must be null or point to at least `len` readable bytes.
+pub unsafe fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
+    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    // SAFETY: at least the family field is readable (checked above); unaligned read because the
+    // program's buffer carries no alignment promise.
+    let family = unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) };
+    match c_int::from(family) {
+        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: length checked for sockaddr_in.
+            let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
+            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
+            Some(SocketAddr::V4(SocketAddrV4::new(
+                ip,
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: length checked for sockaddr_in6.
+            let s6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
+            let ip = Ipv6Addr::from(s6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(s6.sin6_port),
+                s6.sin6_flowinfo,
+                s6.sin6_scope_id,
+            )))
+        }
+        _ => None,
+    }
+}
+
+/// A socket address in C form.
+#[derive(Clone, Copy)]
+pub struct RawAddr {
+    pub storage: libc::sockaddr_storage,
+    pub len: socklen_t,
+}
+
+impl RawAddr {
+    /// `addr` for a socket of `domain`: an IPv4 address on an `AF_INET6` socket becomes
+    /// `::ffff:a.b.c.d`. `None` when the domain cannot carry the address.
+    pub fn for_domain(addr: SocketAddr, domain: c_int) -> Option<RawAddr> {
+        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+        let len = match (addr, domain) {
+            (SocketAddr::V4(a), libc::AF_INET) => {
+                let sin = libc::sockaddr_in {
+                    sin_family: libc::AF_INET as libc::sa_family_t,
+                    sin_port: a.port().to_be(),
+                    sin_addr: libc::in_addr {
+                        s_addr: u32::from(*a.ip()).to_be(),
+                    },
+                    sin_zero: [0; 8],
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+                size_of::<libc::sockaddr_in>()
+            }
+            (SocketAddr::V4(_), libc::AF_INET6) | (SocketAddr::V6(_), libc::AF_INET6) => {
+                let (ip, port, flow, scope) = match addr {
+                    SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), a.port(), 0, 0),
+                    SocketAddr::V6(a) => (*a.ip(), a.port(), a.flowinfo(), a.scope_id()),
+                };
+                let s6 = libc::sockaddr_in6 {
+                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                    sin6_port: port.to_be(),
+                    sin6_flowinfo: flow,
+                    sin6_addr: libc::in6_addr {
+                        s6_addr: ip.octets(),
+                    },
+                    sin6_scope_id: scope,
+                };
+                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, s6) };
+                size_of::<libc::sockaddr_in6>()
+            }
+            _ => return None,
+        };
+        Some(RawAddr {
+            storage,
+            len: len as socklen_t,
+        })
+    }
+
+    pub fn as_ptr(&self) -> *const sockaddr {
+        &self.storage as *const _ as *const sockaddr
+    }
+}
+
+/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 host it names.
+pub fn canonical_ip(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+pub fn connect_to(fd: c_int, addr: &RawAddr) -> Result<(), c_int> {
+    // SAFETY: `addr` points to a valid sockaddr of `len` bytes.
+    check(unsafe { connect(fd, addr.as_ptr(), addr.len) }).map(drop)
+}
+
+pub fn bind_to(fd: c_int, addr: &RawAddr) -> Result<(), c_int> {
+    // SAFETY: as in connect_to.
+    check(unsafe { bind(fd, addr.as_ptr(), addr.len) }).map(drop)
+}
+
+/// Aborts a pending connect (`connect(fd, AF_UNSPEC)`).
+pub fn disconnect(fd: c_int) -> Result<(), c_int> {
+    // SAFETY: a zeroed sockaddr with family AF_UNSPEC is the documented way to dissolve a
+    // connection; the pointer is valid for its size.
+    let sa: libc::sockaddr = unsafe { zeroed() };
+    check(unsafe { connect(fd, &sa, size_of::<libc::sockaddr>() as socklen_t) }).map(drop)
+}
+
+pub fn new_socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int, c_int> {
+    // SAFETY: socket() has no memory preconditions.
+    check(unsafe { socket(domain, ty, protocol) })
+}
+
+pub fn close_fd(fd: c_int) {
+    // SAFETY: the caller owns `fd` (one of dnsfo's own sockets); errors are irrelevant here.
+    unsafe { close(fd) };
+}
+
+pub fn dup3_fd(old: c_int, new: c_int, flags: c_int) -> Result<(), c_int> {
+    // SAFETY: dup3 has no memory preconditions.
+    check(unsafe { dup3(old, new, flags) }).map(drop)
+}
+
+pub fn fcntl_get(fd: c_int, cmd: c_int) -> Result<c_int, c_int> {
+    // SAFETY: F_GETFL/F_GETFD take no argument. fcntl is not hooked, so this is libc's.
+    check(unsafe { libc::fcntl(fd, cmd) })
+}
+
+pub fn fcntl_set(fd: c_int, cmd: c_int, value: c_int) -> Result<(), c_int> {
+    // SAFETY: F_SETFL/F_SETFD take an int argument.
+    check(unsafe { libc::fcntl(fd, cmd, value) }).map(drop)
+}
+
+pub fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Result<(), c_int> {
+    // SAFETY: `value` is valid for its length.
+    check(unsafe {
+        setsockopt(
+            fd,
+            level,
+            name,
+            value.as_ptr() as *const c_void,
+            value.len() as socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
+    let mut v: c_int = 0;
+    let mut len = size_of::<c_int>() as socklen_t;
+    // SAFETY: buffer and length describe a valid c_int. getsockopt is not hooked.
+    check(unsafe { libc::getsockopt(fd, level, name, &mut v as *mut _ as *mut c_void, &mut len) })?;
+    Ok(v)
+}
+
+/// The socket's `SO_SNDTIMEO`; `None` when unset (zero).
+pub fn send_timeout(fd: c_int) -> Option<Duration> {
+    // SAFETY: timeval is plain old data.
+    let mut tv: libc::timeval = unsafe { zeroed() };
+    let mut len = size_of::<libc::timeval>() as socklen_t;
+    // SAFETY: buffer and length describe a valid timeval.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            &mut tv as *mut _ as *mut c_void,
+            &mut len,
+        )
+    };
+    if r != 0 || (tv.tv_sec <= 0 && tv.tv_usec <= 0) {
+        return None;
+    }
+    Some(Duration::new(
+        tv.tv_sec as u64,
+        (tv.tv_usec.max(0) as u32).saturating_mul(1000),
+    ))
+}
+
+/// `poll` over `fds` for writability; returns the count ready or the errno (EINTR included).
+pub fn poll_out(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, c_int> {
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd.
+    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
+        .map(|n| n as usize)
+}
+
+/// Did some installed signal handler ask for interrupted calls to fail with `EINTR` (no
+/// `SA_RESTART`)? Used after a wait was interrupted: the kernel restarts a blocking `connect`
+/// for `SA_RESTART` handlers, so dnsfo must then keep waiting instead of returning `EINTR`.
+pub fn any_handler_without_restart() -> bool {
+    (1..=libc::SIGRTMAX()).any(|sig| {
+        // SAFETY: sigaction is plain old data; querying (null new action) has no side effect.
+        let mut old: libc::sigaction = unsafe { zeroed() };
+        let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
+        r == 0
+            && old.sa_sigaction != libc::SIG_DFL
+            && old.sa_sigaction != libc::SIG_IGN
+            && old.sa_flags & libc::SA_RESTART == 0
+    })
+}
+
+/// Is this process running with secure execution (setuid/setgid, capabilities)?
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval has no preconditions.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+/// Writes a whole message to a file descriptor, ignoring errors (used for config warnings on
+/// stderr, which must appear even when logging is off).
+pub fn write_all(fd: c_int, mut buf: &[u8]) {
+    for _ in 0..64 {
+        if buf.is_empty() {
+            return;
+        }
+        // SAFETY: `buf` is valid for its length. write is not hooked.
+        let n = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+        if n <= 0 {
+            if n < 0 && errno() == libc::EINTR {
+                continue;
+            }
+            return;
+        }
+        buf = &buf[n as usize..];
+    }
+}
+
+/// The symbolic name of an errno value, for logs.
+pub fn errno_name(e: c_int) -> &'static str {
+    match e {
+        0 => "OK",
+        libc::ECONNREFUSED => "ECONNREFUSED",
+        libc::ETIMEDOUT => "ETIMEDOUT",
+        libc::EHOSTUNREACH => "EHOSTUNREACH",
+        libc::ENETUNREACH => "ENETUNREACH",
+        libc::EINPROGRESS => "EINPROGRESS",
+        libc::EINTR => "EINTR",
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
+        libc::EADDRINUSE => "EADDRINUSE",
+        libc::ECONNRESET => "ECONNRESET",
+        libc::ECONNABORTED => "ECONNABORTED",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EALREADY => "EALREADY",
+        libc::EISCONN => "EISCONN",
+        _ => "error",
+    }
+}
+
+/// Registers `fork()` handlers.
+pub fn register_atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
+    // SAFETY: the handlers are plain `extern "C" fn()` that live for the whole process.
+    unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}

@@ -6,11 +6,12 @@
 //! never: hold a lock while the dialer waits, or try an address that the registry did not list
 //! for the name the program resolved.
 
-use crate::dial::{self, Budget, Ended, Template};
+use crate::dial::{self, background, Budget, Ended, Template};
 use crate::plan::{self, Input};
 use crate::state::{self, State, FDS};
 use crate::sys::{self, RawAddr};
 use libc::c_int;
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -27,7 +28,7 @@ pub enum Decision {
 /// long (or the attempt delay, if longer) to answer.
 const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
 
-pub fn connect(s: &State, fd: c_int, addr: SocketAddr) -> Decision {
+pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let chosen = sys::canonical_ip(addr.ip());
     let (name, known) = {
         let reg = s.registry.read();
@@ -90,7 +91,8 @@ pub fn connect(s: &State, fd: c_int, addr: SocketAddr) -> Decision {
         .collect();
 
     if status_flags & libc::O_NONBLOCK != 0 {
-        return nonblocking(fd, &tmpl, &name, addr, &candidates);
+        let winner = s.health.lock().winner(&name, port);
+        return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
     }
 
     let mut deadline: Option<(Instant, c_int)> =
@@ -105,7 +107,7 @@ pub fn connect(s: &State, fd: c_int, addr: SocketAddr) -> Decision {
         deadline,
     };
     let Some(report) =
-        crate::guard::contain(|| dial::dial_blocking(fd, &tmpl, &candidates, &budget))
+        crate::guard::contain(|| dial::blocking::dial_blocking(fd, &tmpl, &candidates, &budget))
     else {
         // The dialer failed midway; its flag guard restored the fd. Let the kernel finish the
         // program's own connect: it waits for an attempt already under way, or makes the plain one.
@@ -130,35 +132,88 @@ pub fn connect(s: &State, fd: c_int, addr: SocketAddr) -> Decision {
     }
 }
 
-/// A non-blocking connect to an address known dead, or with a known winner, goes straight to
-/// the winner: no race, no wait. Anything else passes through (racing non-blocking connects is
-/// the event-loop dialer's job).
+/// A non-blocking connect. Attempts that settle at once (a refusal on the local host, say) are
+/// made right here on the program's socket, which the program cannot observe before `connect`
+/// returns; the first one still pending moves the race to the background dialer, and the
+/// program gets `EINPROGRESS` as libc would have given it. A known winner means no race at all.
 fn nonblocking(
+    s: &'static State,
     fd: c_int,
-    tmpl: &Template,
-    name: &str,
+    tmpl: Template,
+    name: String,
     addr: SocketAddr,
-    candidates: &[SocketAddr],
+    candidates: Vec<SocketAddr>,
+    winner: Option<IpAddr>,
 ) -> Decision {
-    let Some(first) = candidates.first() else {
-        return Decision::PassThrough;
-    };
-    if first.ip() == sys::canonical_ip(addr.ip()) || tmpl.domain_for(first.ip()) != tmpl.domain {
-        return Decision::PassThrough;
+    let mut queue: VecDeque<SocketAddr> = candidates.into();
+    let mut outcomes = Vec::new();
+    let mut program_attempt = None;
+    while let Some(&c) = queue.front() {
+        if tmpl.domain_for(c.ip()) != tmpl.domain {
+            break;
+        }
+        queue.pop_front();
+        let t = Instant::now();
+        match dial::connect_program_fd(fd, c, tmpl.domain) {
+            Ok(()) => {
+                outcomes.push(dial::Outcome {
+                    addr: c,
+                    result: Ok(()),
+                    elapsed: t.elapsed(),
+                    abandoned: false,
+                });
+                record(s, &name, &outcomes);
+                return Decision::Return(0, 0);
+            }
+            Err(libc::EINPROGRESS) => {
+                program_attempt = Some(c);
+                break;
+            }
+            Err(e) if dial::is_socket_error(e) => {
+                record(s, &name, &outcomes);
+                return Decision::Return(-1, e);
+            }
+            Err(e) => outcomes.push(dial::Outcome {
+                addr: c,
+                result: Err(e),
+                elapsed: t.elapsed(),
+                abandoned: false,
+            }),
+        }
     }
-    let Some(raw) = RawAddr::for_domain(*first, tmpl.domain) else {
-        return Decision::PassThrough;
+    let Some(first) = program_attempt.or_else(|| queue.front().copied()) else {
+        // Every address failed before connect returned: libc would have said so at once, too.
+        record(s, &name, &outcomes);
+        return Decision::Return(-1, errno_to_report(addr, &outcomes));
     };
-    log::debug!("{name}: non-blocking connect to {addr} goes to known winner {first}");
-    match sys::connect_to(fd, &raw) {
-        Ok(()) => Decision::Return(0, 0),
-        Err(e) => Decision::Return(-1, e),
+    if queue.is_empty() || (program_attempt.is_some() && Some(first.ip()) == winner) {
+        // The last address, or the known winner, is connecting on the program's own socket:
+        // nothing to race.
+        record(s, &name, &outcomes);
+        return Decision::Return(-1, libc::EINPROGRESS);
+    }
+    let start = background::Start {
+        fd,
+        tmpl,
+        name: name.clone(),
+        chosen: addr,
+        queue,
+        program_attempt,
+        outcomes,
+        delay: s.config.attempt_delay,
+        deadline: s.config.connect_timeout.map(|t| Instant::now() + t),
+    };
+    if background::start(s, start) || program_attempt.is_some() {
+        // Started; or not (no reactor), and the program's own attempt simply goes on.
+        Decision::Return(-1, libc::EINPROGRESS)
+    } else {
+        Decision::Return(-1, libc::ECONNREFUSED)
     }
 }
 
 /// The errno the program would have seen: that of its own choice when it was tried to the end,
 /// else the first real failure.
-fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
+pub(crate) fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
     let chosen = sys::canonical_ip(addr.ip());
     let real = |o: &&dial::Outcome| !o.abandoned && o.result.is_err();
     outcomes
@@ -170,7 +225,7 @@ fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
         .unwrap_or(libc::ECONNREFUSED)
 }
 
-fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
+pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
     let now = Instant::now();
     let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
     let mut h = s.health.lock();

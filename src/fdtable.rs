@@ -10,6 +10,7 @@
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 const CHUNK: usize = 1024;
@@ -25,6 +26,23 @@ pub struct SockOpt {
     pub value: Vec<u8>,
 }
 
+/// A registration the program made with `epoll_ctl` for this fd: replayed onto a socket that
+/// replaces the fd's description (the kernel drops registrations with the old description).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EpollReg {
+    pub epfd: i32,
+    pub events: u32,
+    pub data: u64,
+}
+
+/// A background connect in flight on this fd: the fd holds a placeholder, the program's own
+/// socket lives on as `shadow` (socket calls are answered from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RaceLink {
+    pub id: u64,
+    pub shadow: i32,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FdState {
     pub domain: i32,
@@ -32,9 +50,42 @@ pub struct FdState {
     pub opts: Vec<SockOpt>,
     /// The address the program passed to `bind` (port 0 = any port).
     pub bind: Option<SocketAddr>,
+    pub epoll: Vec<EpollReg>,
+    pub race: Option<RaceLink>,
+    /// The error `SO_ERROR` must report once, after a background connect failed everywhere.
+    pub pending_error: Option<i32>,
+}
+
+/// Most epoll registrations remembered per fd (one per epoll instance watching it).
+pub const MAX_EPOLL: usize = 16;
+
+/// Count of fds whose slot has a race or a pending error: the I/O hooks' fast path is one
+/// relaxed load of this, zero almost always.
+pub static SPECIAL: AtomicUsize = AtomicUsize::new(0);
+
+/// Is any fd in a special state at all? (Cheap test for the hottest hooks.)
+pub fn any_special() -> bool {
+    SPECIAL.load(Ordering::Relaxed) != 0
 }
 
 impl FdState {
+    pub fn is_special(&self) -> bool {
+        self.race.is_some() || self.pending_error.is_some()
+    }
+
+    pub fn record_epoll(&mut self, op: i32, epfd: i32, events: u32, data: u64) {
+        match op {
+            libc::EPOLL_CTL_DEL => self.epoll.retain(|r| r.epfd != epfd),
+            _ => {
+                if let Some(r) = self.epoll.iter_mut().find(|r| r.epfd == epfd) {
+                    *r = EpollReg { epfd, events, data };
+                } else if self.epoll.len() < MAX_EPOLL {
+                    self.epoll.push(EpollReg { epfd, events, data });
+                }
+            }
+        }
+    }
+
     pub fn record_opt(&mut self, level: i32, name: i32, value: &[u8]) {
         if let Some(o) = self
             .opts
@@ -79,27 +130,63 @@ impl FdTable {
     /// Starts tracking `fd` (a fresh socket), replacing whatever an earlier fd of that number had.
     pub fn insert(&self, fd: i32, state: FdState) {
         if let Some(s) = self.slot(fd, true) {
-            *s.lock() = Some(Box::new(state));
+            let mut g = s.lock();
+            let was = g.as_ref().is_some_and(|st| st.is_special());
+            *g = Some(Box::new(state));
+            account(was, g.as_ref().is_some_and(|st| st.is_special()));
         }
     }
 
     /// Stops tracking `fd` (closed, or replaced by `dup2`, or reused by an untracked socket).
     pub fn remove(&self, fd: i32) {
-        if let Some(s) = self.slot(fd, false) {
-            let old = s.lock().take();
-            drop(old);
+        self.take(fd);
+    }
+
+    /// Stops tracking `fd` and returns what was known about it.
+    pub fn take(&self, fd: i32) -> Option<FdState> {
+        let s = self.slot(fd, false)?;
+        let old = s.lock().take();
+        if old.as_ref().is_some_and(|st| st.is_special()) {
+            SPECIAL.fetch_sub(1, Ordering::Relaxed);
+        }
+        old.map(|b| *b)
+    }
+
+    /// Runs `f` with the slot of `fd` locked (`None` inside when untracked). Calls that must
+    /// not interleave with a background swap of the fd (epoll_ctl, socket calls answered from
+    /// the shadow socket, close) run inside this.
+    pub fn locked<R>(&self, fd: i32, f: impl FnOnce(&mut Option<Box<FdState>>) -> R) -> R {
+        match self.slot(fd, false) {
+            None => f(&mut None),
+            Some(s) => {
+                let mut g = s.lock();
+                let was = g.as_ref().is_some_and(|st| st.is_special());
+                let r = f(&mut g);
+                account(was, g.as_ref().is_some_and(|st| st.is_special()));
+                r
+            }
         }
     }
 
     /// Runs `f` on the state of a tracked fd.
     pub fn update<R>(&self, fd: i32, f: impl FnOnce(&mut FdState) -> R) -> Option<R> {
-        let s = self.slot(fd, false)?;
-        let mut g = s.lock();
-        g.as_deref_mut().map(f)
+        self.locked(fd, |g| g.as_deref_mut().map(f))
     }
 
     pub fn get(&self, fd: i32) -> Option<FdState> {
         self.update(fd, |s| s.clone())
+    }
+}
+
+fn account(was: bool, is: bool) {
+    match (was, is) {
+        (false, true) => {
+            SPECIAL.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            SPECIAL.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
     }
 }
 

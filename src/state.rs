@@ -61,6 +61,7 @@ fn init() -> State {
 /// `fork()` copies locks in whatever state other threads left them: take them all first, so
 /// both processes start with them free.
 extern "C" fn prepare_fork() {
+    crate::dial::background::prepare_fork();
     if let Some(s) = STATE.get() {
         std::mem::forget(s.registry.write());
         std::mem::forget(s.health.lock());
@@ -76,6 +77,7 @@ extern "C" fn after_fork() {
             s.registry.force_unlock_write();
         }
     }
+    crate::dial::background::after_fork();
 }
 
 pub fn note_lookup(name: &str) {

@@ -62,6 +62,23 @@ next! {
     fn gethostbyname(name: *const c_char) -> *mut hostent, missing std::ptr::null_mut();
     fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent, missing std::ptr::null_mut();
     fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
+    fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int, missing -1;
+    fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int, missing -1;
+    fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int, missing -1;
+    fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, missing -1;
+    fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, missing -1;
+    fn shutdown(fd: c_int, how: c_int) -> c_int, missing -1;
+    fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, ev: *mut libc::epoll_event) -> c_int, missing -1;
+    fn read(fd: c_int, buf: *mut c_void, n: size_t) -> isize, missing -1;
+    fn readv(fd: c_int, iov: *const libc::iovec, n: c_int) -> isize, missing -1;
+    fn write(fd: c_int, buf: *const c_void, n: size_t) -> isize, missing -1;
+    fn writev(fd: c_int, iov: *const libc::iovec, n: c_int) -> isize, missing -1;
+    fn recv(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int) -> isize, missing -1;
+    fn recvfrom(fd: c_int, buf: *mut c_void, n: size_t, flags: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> isize, missing -1;
+    fn recvmsg(fd: c_int, msg: *mut libc::msghdr, flags: c_int) -> isize, missing -1;
+    fn send(fd: c_int, buf: *const c_void, n: size_t, flags: c_int) -> isize, missing -1;
+    fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, missing -1;
+    fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize, missing -1;
     fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
 }
 
@@ -236,13 +253,13 @@ pub fn dup3_fd(old: c_int, new: c_int, flags: c_int) -> Result<(), c_int> {
 }
 
 pub fn fcntl_get(fd: c_int, cmd: c_int) -> Result<c_int, c_int> {
-    // SAFETY: F_GETFL/F_GETFD take no argument. fcntl is not hooked, so this is libc's.
-    check(unsafe { libc::fcntl(fd, cmd) })
+    // SAFETY: F_GETFL/F_GETFD take no argument (the 0 is ignored).
+    check(unsafe { fcntl(fd, cmd, 0) })
 }
 
 pub fn fcntl_set(fd: c_int, cmd: c_int, value: c_int) -> Result<(), c_int> {
     // SAFETY: F_SETFL/F_SETFD take an int argument.
-    check(unsafe { libc::fcntl(fd, cmd, value) }).map(drop)
+    check(unsafe { fcntl(fd, cmd, value as usize) }).map(drop)
 }
 
 pub fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Result<(), c_int> {
@@ -262,8 +279,8 @@ pub fn setsockopt_raw(fd: c_int, level: c_int, name: c_int, value: &[u8]) -> Res
 pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_int> {
     let mut v: c_int = 0;
     let mut len = size_of::<c_int>() as socklen_t;
-    // SAFETY: buffer and length describe a valid c_int. getsockopt is not hooked.
-    check(unsafe { libc::getsockopt(fd, level, name, &mut v as *mut _ as *mut c_void, &mut len) })?;
+    // SAFETY: buffer and length describe a valid c_int.
+    check(unsafe { getsockopt(fd, level, name, &mut v as *mut _ as *mut c_void, &mut len) })?;
     Ok(v)
 }
 
@@ -274,7 +291,7 @@ pub fn send_timeout(fd: c_int) -> Option<Duration> {
     let mut len = size_of::<libc::timeval>() as socklen_t;
     // SAFETY: buffer and length describe a valid timeval.
     let r = unsafe {
-        libc::getsockopt(
+        getsockopt(
             fd,
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
@@ -326,8 +343,8 @@ pub fn write_all(fd: c_int, mut buf: &[u8]) {
         if buf.is_empty() {
             return;
         }
-        // SAFETY: `buf` is valid for its length. write is not hooked.
-        let n = unsafe { libc::write(fd, buf.as_ptr() as *const c_void, buf.len()) };
+        // SAFETY: `buf` is valid for its length.
+        let n = unsafe { write(fd, buf.as_ptr() as *const c_void, buf.len()) };
         if n <= 0 {
             if n < 0 && errno() == libc::EINTR {
                 continue;
@@ -365,4 +382,94 @@ pub fn errno_name(e: c_int) -> &'static str {
 pub fn register_atfork(prepare: extern "C" fn(), parent: extern "C" fn(), child: extern "C" fn()) {
     // SAFETY: the handlers are plain `extern "C" fn()` that live for the whole process.
     unsafe { libc::pthread_atfork(Some(prepare), Some(parent), Some(child)) };
+}
+
+/// `dup` onto the lowest free fd, close-on-exec.
+pub fn dup_cloexec(fd: c_int) -> Result<c_int, c_int> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int (the lowest acceptable fd).
+    check(unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })
+}
+
+/// A non-blocking, close-on-exec pipe: (read end, write end).
+pub fn pipe_nb() -> Result<(c_int, c_int), c_int> {
+    let mut fds = [0 as c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+/// The inode behind an fd: identifies a description across fd-number reuse.
+pub fn inode(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: stat is plain old data, fstat fills it.
+    let mut st: libc::stat = unsafe { zeroed() };
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+pub fn epoll_op(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> Result<(), c_int> {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: `ev` is a valid epoll_event for the duration of the call.
+    check(unsafe { epoll_ctl(epfd, op, fd, &mut ev) }).map(drop)
+}
+
+pub fn epoll_new() -> Result<c_int, c_int> {
+    // SAFETY: no preconditions.
+    check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
+}
+
+pub fn epoll_wait(
+    epfd: c_int,
+    events: &mut [libc::epoll_event],
+    timeout_ms: c_int,
+) -> Result<usize, c_int> {
+    // SAFETY: `events` is a valid, exclusively borrowed buffer of its length.
+    check(unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, timeout_ms) })
+        .map(|n| n as usize)
+}
+
+pub fn eventfd_new() -> Result<c_int, c_int> {
+    // SAFETY: no preconditions.
+    check(unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) })
+}
+
+/// Adds 1 to an eventfd (wakes its reader).
+pub fn eventfd_kick(fd: c_int) {
+    let one: u64 = 1;
+    // SAFETY: writes 8 valid bytes.
+    unsafe { write(fd, &one as *const u64 as *const c_void, 8) };
+}
+
+/// Empties an eventfd.
+pub fn eventfd_drain(fd: c_int) {
+    let mut v: u64 = 0;
+    // SAFETY: reads into 8 valid bytes.
+    unsafe { read(fd, &mut v as *mut u64 as *mut c_void, 8) };
+}
+
+/// Blocks every signal in the calling thread: dnsfo's own thread must not run the program's
+/// signal handlers.
+pub fn block_all_signals() {
+    // SAFETY: sigset_t is plain old data; sigfillset/pthread_sigmask only touch it.
+    unsafe {
+        let mut set: libc::sigset_t = zeroed();
+        libc::sigfillset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// Writes an int option value into a program's getsockopt buffer, as the kernel would.
+///
+/// # Safety
+/// `val`/`len` are the program's getsockopt arguments.
+pub unsafe fn answer_int_opt(val: *mut c_void, len: *mut socklen_t, v: c_int) -> c_int {
+    if val.is_null() || len.is_null() {
+        set_errno(libc::EFAULT);
+        return -1;
+    }
+    // SAFETY: checked non-null; the program promised *len bytes at val.
+    unsafe {
+        let n = (*len as usize).min(size_of::<c_int>());
+        std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, val as *mut u8, n);
+        *len = n as socklen_t;
+    }
+    0
 }

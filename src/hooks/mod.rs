@@ -6,7 +6,9 @@
 //! Must never: hold logic (that lives in `failover`, `plan`, `dial`), or let a panic out.
 
 mod connect;
+mod io;
 mod resolve;
+mod sockcalls;
 mod socket;
 
 use crate::state::{self, State};

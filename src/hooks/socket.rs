@@ -47,8 +47,17 @@ pub unsafe extern "C" fn setsockopt(
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
+    // While a background connect runs the options go to the program's socket (the shadow) and
+    // are recorded for the winner.
+    let shadow = if crate::fdtable::any_special() {
+        inside(|_| FDS.update(fd, |s| s.race.map(|l| l.shadow)))
+            .flatten()
+            .flatten()
+    } else {
+        None
+    };
     // SAFETY: forwarded unchanged.
-    let r = unsafe { sys::setsockopt(fd, level, name, val, len) };
+    let r = unsafe { sys::setsockopt(shadow.unwrap_or(fd), level, name, val, len) };
     if r == 0 && !val.is_null() && (len as usize) <= MAX_OPT_LEN {
         let _errno = ErrnoGuard::save();
         // SAFETY: libc just read `len` bytes at `val` successfully.
@@ -74,10 +83,15 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     r
 }
 
-/// Forgets `fd` before the number can be reused by another thread.
+/// Forgets `fd` before the number can be reused by another thread; a background connect on it
+/// is called off (its winner must never land on whatever gets this number next).
 fn forget(fd: c_int) {
     let _errno = ErrnoGuard::save();
-    let _ = crate::guard::contain(|| FDS.remove(fd));
+    let _ = crate::guard::contain(|| {
+        if let Some(link) = FDS.take(fd).and_then(|s| s.race) {
+            inside(|s| crate::dial::background::cancel(s, link.id));
+        }
+    });
 }
 
 /// # Safety

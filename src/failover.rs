@@ -28,7 +28,16 @@ pub enum Decision {
 /// long (or the attempt delay, if longer) to answer.
 const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
 
+/// `TCP_FASTOPEN_CONNECT` (linux/tcp.h): `connect` returns at once and the SYN leaves with the
+/// first write, so a connect "success" proves nothing about the address. Such sockets are left
+/// alone, so a dead address can never be remembered as a winner because of it.
+const TCP_FASTOPEN_CONNECT: c_int = 30;
+
 pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
+    if crate::fdtable::any_special() && FDS.update(fd, |st| st.race.is_some()) == Some(true) {
+        // A connect is already under way on this fd (in the background).
+        return Decision::Return(-1, libc::EALREADY);
+    }
     let chosen = sys::canonical_ip(addr.ip());
     let (name, known) = {
         let reg = s.registry.read();
@@ -43,6 +52,14 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let Some(fdstate) = FDS.get(fd) else {
         return Decision::PassThrough;
     };
+    let fast_open = |o: &crate::fdtable::SockOpt| {
+        o.level == libc::IPPROTO_TCP
+            && o.name == TCP_FASTOPEN_CONNECT
+            && o.value.iter().any(|b| *b != 0)
+    };
+    if fdstate.opts.iter().any(fast_open) {
+        return Decision::PassThrough;
+    }
     // The slot could outlive its socket if the program closed it behind libc's back.
     if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
         return Decision::PassThrough;

@@ -12,6 +12,7 @@
 //! | `DNSFO_CONNECT_TIMEOUT_MS` | ms | none | 0..=3600000 (0 = none) |
 //! | `DNSFO_LOG` | env_logger filter | nothing logged | e.g. `debug`, `dnsfo=trace` |
 //! | `DNSFO_LOG_FILE` | path | stderr | file appended to |
+//! | `DNSFO_STATS` | bool | off | 1 = one summary line at exit |
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub struct Config {
     pub log_filter: Option<String>,
     /// `DNSFO_LOG_FILE`.
     pub log_file: Option<PathBuf>,
+    /// `DNSFO_STATS`: a summary line at exit.
+    pub stats: bool,
 }
 
 impl Default for Config {
@@ -42,6 +45,7 @@ impl Default for Config {
             connect_timeout: None,
             log_filter: None,
             log_file: None,
+            stats: false,
         }
     }
 }
@@ -81,6 +85,7 @@ impl Config {
             }
         };
         let disable = text("DNSFO_DISABLE");
+        let stats = text("DNSFO_STATS");
         let delay = text("DNSFO_ATTEMPT_DELAY_MS");
         let ttl = text("DNSFO_DEAD_TTL_MS");
         let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
@@ -89,12 +94,17 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
 
-        if let Some(v) = disable {
-            match parse_bool(&v) {
-                Some(b) => c.disabled = b,
-                None => warnings.push(format!(
-                    "dnsfo: DNSFO_DISABLE={v:?} is not one of 1/0, true/false, yes/no, on/off; using 0"
-                )),
+        for (name, v, field) in [
+            ("DNSFO_DISABLE", disable, &mut c.disabled),
+            ("DNSFO_STATS", stats, &mut c.stats),
+        ] {
+            if let Some(v) = v {
+                match parse_bool(&v) {
+                    Some(b) => *field = b,
+                    None => warnings.push(format!(
+                        "dnsfo: {name}={v:?} is not one of 1/0, true/false, yes/no, on/off; using 0"
+                    )),
+                }
             }
         }
         let mut ms = |name: &str, v: Option<String>, max: u64, default: u64| -> Option<u64> {
@@ -152,6 +162,7 @@ mod tests {
             ("DNSFO_CONNECT_TIMEOUT_MS", "1500"),
             ("DNSFO_LOG", "debug"),
             ("DNSFO_LOG_FILE", "/tmp/x.log"),
+            ("DNSFO_STATS", "1"),
         ]);
         assert!(w.is_empty(), "{w:?}");
         assert!(c.disabled);
@@ -160,6 +171,7 @@ mod tests {
         assert_eq!(c.connect_timeout, Some(Duration::from_millis(1500)));
         assert_eq!(c.log_filter.as_deref(), Some("debug"));
         assert_eq!(c.log_file, Some(PathBuf::from("/tmp/x.log")));
+        assert!(c.stats);
         let (c, _) = parse(&[("DNSFO_CONNECT_TIMEOUT_MS", "0"), ("DNSFO_DISABLE", "off")]);
         assert_eq!(c.connect_timeout, None);
         assert!(!c.disabled);
@@ -185,8 +197,9 @@ mod tests {
             ("DNSFO_DEAD_TTL_MS", "-1"),
             ("DNSFO_CONNECT_TIMEOUT_MS", "x"),
             ("DNSFO_DISABLE", "maybe"),
+            ("DNSFO_STATS", "2"),
         ]);
-        assert_eq!(w.len(), 3);
+        assert_eq!(w.len(), 4);
         assert_eq!(c, Config::default());
     }
 

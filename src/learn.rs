@@ -7,6 +7,7 @@
 use crate::plan;
 use crate::registry::{self, Scope};
 use crate::state::{self, State};
+use crate::stats;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -23,6 +24,9 @@ pub fn learn(
     }
     let name = registry::normalize(name);
     s.registry.write().learn(&name, scope, addrs);
+    if addrs.len() > 1 {
+        stats::add(&stats::LOOKUPS, 1);
+    }
     state::note_lookup(&name);
     let now = Instant::now();
     let h = s.health.lock();

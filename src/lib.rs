@@ -21,6 +21,7 @@ pub mod logging;
 pub mod plan;
 pub mod registry;
 pub mod state;
+pub mod stats;
 pub mod sys;
 
 #[cfg(not(test))]

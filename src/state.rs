@@ -49,6 +49,9 @@ fn init() -> State {
         config
     };
     crate::logging::init(&config);
+    if config.stats && !config.disabled {
+        crate::stats::enable(config.log_file.clone());
+    }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork);
     log::debug!("initialised: {config:?}");
     State {

@@ -473,3 +473,9 @@ pub unsafe fn answer_int_opt(val: *mut c_void, len: *mut socklen_t, v: c_int) ->
     }
     0
 }
+
+/// Runs `f` at normal process exit.
+pub fn at_exit(f: extern "C" fn()) {
+    // SAFETY: `f` is a plain function that lives for the whole process.
+    unsafe { libc::atexit(f) };
+}

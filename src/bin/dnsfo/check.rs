@@ -1,0 +1,847 @@
+//! `dnsfo check NAME[:PORT]`: what dnsfo sees for a name. Resolves it as the system does
+//! (`getaddrinfo`, `AF_UNSPEC`, `SOCK_STREAM`, the system's order), probes every address at once
+//! with a bounded TCP connect, and shows the order dnsfo's planner (`src/plan.rs`, the library's
+//! own code) would try them in, which address it would end up on, and roughly how fast, against
+//! what a program that only tries the first address gets.
+
+use crate::args::{self, Item, Parser};
+use crate::plan;
+use crate::term::Style;
+use std::ffi::{CStr, CString, OsString};
+use std::fmt::Write as _;
+use std::io::ErrorKind;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::time::{Duration, Instant};
+
+pub const USAGE: &str = "\
+Usage: dnsfo check [options] NAME[:PORT]
+
+Resolve NAME as the system does (getaddrinfo, every address family, the system's order), probe
+every address in parallel with a TCP connect, and print one row per address: address, family,
+result (open, refused, unreachable, no answer), time, and the order dnsfo would try them in.
+Then: which address a program gets without dnsfo (the first one) and with it (the first live
+address in dnsfo's order, and about how long that takes with the attempt delay).
+
+PORT defaults to 80. An IPv6 literal with a port is written [ADDR]:PORT.
+
+Options:
+  --timeout MS         give each probe this long to answer (default 2000, 1..=60000)
+  --attempt-delay MS   the attempt delay dnsfo would use (default: DNSFO_ATTEMPT_DELAY_MS,
+                       else 250; 0..=60000)
+  --json               print the result as one JSON object instead of a table
+  -h, --help           show this help and exit
+  -V, --version        show the version and exit
+
+Probes run in this process without the library (a preloaded libdnsfo.so is dropped), so the
+table shows the network as a plain program sees it. DNSFO_CONNECT_TIMEOUT_MS, when set, caps
+the estimated connect time as it would cap the real one.
+
+Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage error or
+when NAME cannot be resolved.
+";
+
+/// At most this many addresses are probed (threads are one per address).
+const MAX_ADDRS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Outcome {
+    Open,
+    Refused,
+    Unreachable,
+    NoAnswer,
+    Error,
+}
+
+impl Outcome {
+    fn text(self) -> &'static str {
+        match self {
+            Outcome::Open => "open",
+            Outcome::Refused => "refused",
+            Outcome::Unreachable => "unreachable",
+            Outcome::NoAnswer => "no answer",
+            Outcome::Error => "error",
+        }
+    }
+    fn key(self) -> &'static str {
+        match self {
+            Outcome::NoAnswer => "no_answer",
+            o => o.text(),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Probe {
+    addr: SocketAddr,
+    outcome: Outcome,
+    /// errno of the failure, if any.
+    errno: Option<i32>,
+    ms: f64,
+}
+
+struct Opts {
+    target: String,
+    probe_timeout: u64,
+    attempt_delay: u64,
+    json: bool,
+}
+
+pub fn main(argv: Vec<OsString>) -> u8 {
+    let o = match parse(argv) {
+        Ok(Some(o)) => o,
+        Ok(None) => return 0,
+        Err(msg) => {
+            eprintln!("dnsfo check: {msg} (try 'dnsfo check --help')");
+            return 2;
+        }
+    };
+    let (host, port) = match parse_target(&o.target) {
+        Ok(t) => t,
+        Err(msg) => {
+            eprintln!("dnsfo check: {msg}");
+            return 2;
+        }
+    };
+    let mut addrs = match resolve(&host, port) {
+        Ok(a) => a,
+        Err(msg) => {
+            eprintln!("dnsfo check: {host}: {msg}");
+            return 2;
+        }
+    };
+    let total = addrs.len();
+    addrs.truncate(MAX_ADDRS);
+    let probes = probe_all(&addrs, Duration::from_millis(o.probe_timeout));
+    let connect_cap = env_ms("DNSFO_CONNECT_TIMEOUT_MS", 3_600_000).filter(|&ms| ms > 0);
+    let report = Report::new(&host, port, &o, probes, connect_cap, total);
+    if o.json {
+        println!("{}", report.json());
+    } else {
+        print!("{}", report.table(Style::for_fd(1)));
+    }
+    if report.probes.iter().any(|p| p.outcome == Outcome::Open) {
+        0
+    } else {
+        1
+    }
+}
+
+fn parse(argv: Vec<OsString>) -> Result<Option<Opts>, String> {
+    let mut target = None;
+    let mut probe_timeout = 2000;
+    let mut attempt_delay = None;
+    let mut json = false;
+    let mut p = Parser::new(argv);
+    let mut positional = Vec::new();
+    while let Some(item) = p.next_item() {
+        match item {
+            Item::End => {
+                positional.extend(p.rest());
+                break;
+            }
+            Item::Pos(a) => positional.push(a),
+            Item::Opt { name, inline } => match name.as_str() {
+                "--timeout" => {
+                    let v = p.value(&name, inline)?;
+                    probe_timeout = args::parse_ms(&name, &v, 60_000)?;
+                    if probe_timeout == 0 {
+                        return Err("--timeout: 0 ms is out of range (expected 1..=60000)".into());
+                    }
+                }
+                "--attempt-delay" => {
+                    let v = p.value(&name, inline)?;
+                    attempt_delay = Some(args::parse_ms(&name, &v, 60_000)?);
+                }
+                "--json" => {
+                    args::no_value(&name, &inline)?;
+                    json = true;
+                }
+                "-h" | "--help" => {
+                    print!("{USAGE}");
+                    return Ok(None);
+                }
+                "-V" | "--version" => {
+                    println!("dnsfo {}", crate::VERSION);
+                    return Ok(None);
+                }
+                _ => return Err(format!("unknown option '{name}'")),
+            },
+        }
+    }
+    for a in positional {
+        if target.is_some() {
+            return Err(format!(
+                "one NAME[:PORT] only ('{}' is extra)",
+                a.to_string_lossy()
+            ));
+        }
+        target = Some(
+            a.into_string()
+                .map_err(|a| format!("'{}' is not valid UTF-8", a.to_string_lossy()))?,
+        );
+    }
+    let target = target.ok_or("no NAME given (usage: dnsfo check [options] NAME[:PORT])")?;
+    let attempt_delay = attempt_delay
+        .or_else(|| env_ms("DNSFO_ATTEMPT_DELAY_MS", 60_000))
+        .unwrap_or(250);
+    Ok(Some(Opts {
+        target,
+        probe_timeout,
+        attempt_delay,
+        json,
+    }))
+}
+
+/// A `DNSFO_*_MS` variable as the library reads it; a bad value warns and counts as unset.
+fn env_ms(var: &str, max: u64) -> Option<u64> {
+    let v = std::env::var_os(var)?;
+    let t = v.to_string_lossy();
+    let t = t.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        eprintln!("dnsfo: {var}={t:?} is not a whole number of milliseconds in 0..={max}; using the default");
+        return None;
+    }
+    match t.parse::<u64>() {
+        Ok(n) if n <= max => Some(n),
+        _ => {
+            eprintln!("dnsfo: {var}={t:?} is not a whole number of milliseconds in 0..={max}; using the default");
+            None
+        }
+    }
+}
+
+/// `NAME`, `NAME:PORT`, `[V6]:PORT`, `[V6]` or a bare IPv6 literal; the port defaults to 80.
+fn parse_target(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let close = rest
+            .find(']')
+            .ok_or_else(|| format!("'{s}': missing ']' after the IPv6 address"))?;
+        let host = &rest[..close];
+        let after = &rest[close + 1..];
+        let port = match after {
+            "" => None,
+            p if p.starts_with(':') => Some(&p[1..]),
+            _ => return Err(format!("'{s}': expected [ADDRESS]:PORT")),
+        };
+        (host, port)
+    } else if s.matches(':').count() > 1 {
+        (s, None) // a bare IPv6 literal
+    } else if let Some((h, p)) = s.split_once(':') {
+        (h, Some(p))
+    } else {
+        (s, None)
+    };
+    if host.is_empty() {
+        return Err(format!("'{s}': empty name"));
+    }
+    let port = match port {
+        None => 80,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
+            _ => return Err(format!("'{s}': port '{p}' is not a number in 1..=65535")),
+        },
+    };
+    Ok((host.to_string(), port))
+}
+
+/// Every address of `host`, as the system's `getaddrinfo` orders them (duplicates dropped).
+pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
+    let c_host = CString::new(host).map_err(|_| "name contains a NUL byte".to_string())?;
+    // SAFETY: a zeroed addrinfo is a valid "no hints" value; fields are then set.
+    let mut hints: libc::addrinfo = unsafe { std::mem::zeroed() };
+    hints.ai_family = libc::AF_UNSPEC;
+    hints.ai_socktype = libc::SOCK_STREAM;
+    let mut res: *mut libc::addrinfo = std::ptr::null_mut();
+    // SAFETY: valid C string, hints and out-pointer; the list is freed below.
+    let rc = unsafe { libc::getaddrinfo(c_host.as_ptr(), std::ptr::null(), &hints, &mut res) };
+    if rc != 0 {
+        if rc == libc::EAI_SYSTEM {
+            return Err(format!(
+                "cannot resolve: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+        // SAFETY: gai_strerror returns a static string.
+        let msg = unsafe { CStr::from_ptr(libc::gai_strerror(rc)) };
+        return Err(format!("cannot resolve: {}", msg.to_string_lossy()));
+    }
+    let mut out: Vec<SocketAddr> = Vec::new();
+    let mut cur = res;
+    let mut guard = 0;
+    while !cur.is_null() && guard < 4096 {
+        guard += 1;
+        // SAFETY: `cur` is a node of the list getaddrinfo returned.
+        let ai = unsafe { &*cur };
+        if let Some(a) = sockaddr_to(ai.ai_addr, ai.ai_addrlen, port) {
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        cur = ai.ai_next;
+    }
+    // SAFETY: `res` came from getaddrinfo and is freed once.
+    unsafe { libc::freeaddrinfo(res) };
+    if out.is_empty() {
+        return Err("no TCP address".into());
+    }
+    Ok(out)
+}
+
+fn sockaddr_to(sa: *const libc::sockaddr, len: libc::socklen_t, port: u16) -> Option<SocketAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    // SAFETY: the family field is read first; the cast is checked against the length.
+    unsafe {
+        match i32::from((*sa).sa_family) {
+            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
+                let s = &*(sa as *const libc::sockaddr_in);
+                let ip = Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr));
+                Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
+            }
+            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
+                let s = &*(sa as *const libc::sockaddr_in6);
+                let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
+                Some(SocketAddr::V6(SocketAddrV6::new(
+                    ip,
+                    port,
+                    0,
+                    s.sin6_scope_id,
+                )))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// One TCP connect per address, all at once; each bounded by `timeout`.
+fn probe_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Probe> {
+    let handles: Vec<_> = addrs
+        .iter()
+        .map(|&addr| {
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let r = TcpStream::connect_timeout(&addr, timeout);
+                let ms = t0.elapsed().as_secs_f64() * 1000.0;
+                let (outcome, errno) = match &r {
+                    Ok(_) => (Outcome::Open, None),
+                    Err(e) => classify(e),
+                };
+                drop(r);
+                Probe {
+                    addr,
+                    outcome,
+                    errno,
+                    ms,
+                }
+            })
+        })
+        .collect();
+    handles
+        .into_iter()
+        .zip(addrs)
+        .map(|(h, &addr)| {
+            h.join().unwrap_or(Probe {
+                addr,
+                outcome: Outcome::Error,
+                errno: None,
+                ms: 0.0,
+            })
+        })
+        .collect()
+}
+
+fn classify(e: &std::io::Error) -> (Outcome, Option<i32>) {
+    match e.raw_os_error() {
+        Some(libc::ECONNREFUSED) => (Outcome::Refused, Some(libc::ECONNREFUSED)),
+        Some(
+            n @ (libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::ENETDOWN
+            | libc::EHOSTDOWN
+            | libc::EADDRNOTAVAIL),
+        ) => (Outcome::Unreachable, Some(n)),
+        Some(libc::ETIMEDOUT) => (Outcome::NoAnswer, Some(libc::ETIMEDOUT)),
+        Some(n) => (Outcome::Error, Some(n)),
+        None if e.kind() == ErrorKind::TimedOut => (Outcome::NoAnswer, None),
+        None => (Outcome::Error, None),
+    }
+}
+
+fn errno_name(e: i32) -> String {
+    match e {
+        libc::ECONNREFUSED => "ECONNREFUSED".into(),
+        libc::ETIMEDOUT => "ETIMEDOUT".into(),
+        libc::EHOSTUNREACH => "EHOSTUNREACH".into(),
+        libc::ENETUNREACH => "ENETUNREACH".into(),
+        libc::ENETDOWN => "ENETDOWN".into(),
+        libc::EHOSTDOWN => "EHOSTDOWN".into(),
+        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL".into(),
+        libc::EACCES => "EACCES".into(),
+        libc::EPERM => "EPERM".into(),
+        libc::ECONNRESET => "ECONNRESET".into(),
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT".into(),
+        n => format!("errno {n}"),
+    }
+}
+
+/// How long the kernel keeps retrying a SYN nobody answers: 2^(retries+1) - 1 seconds.
+fn kernel_syn_timeout_s() -> u64 {
+    let retries = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_syn_retries")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .unwrap_or(6)
+        .min(20);
+    (1u64 << (retries + 1)) - 1
+}
+
+/// The estimate of what dnsfo's dialer does with these addresses: attempt k starts an attempt
+/// delay after attempt k-1, or at once when k-1 has already failed; the first to connect wins.
+struct Estimate {
+    /// The winner and when it connects (ms after the program's connect).
+    winner: Option<(IpAddr, f64)>,
+    /// Why the later attempts started when they did, one phrase per skipped address.
+    steps: Vec<String>,
+    /// Capped by DNSFO_CONNECT_TIMEOUT_MS.
+    capped: bool,
+}
+
+fn estimate(order: &[&Probe], delay_ms: f64, cap_ms: Option<f64>) -> Estimate {
+    let mut winner: Option<(IpAddr, f64)> = None;
+    let mut steps = Vec::new();
+    let mut start = 0.0f64;
+    for (k, p) in order.iter().enumerate() {
+        if k > 0 {
+            let prev = order[k - 1];
+            let failed_at = match prev.outcome {
+                Outcome::Refused | Outcome::Unreachable | Outcome::Error => Some(start + prev.ms),
+                _ => None,
+            };
+            let next = start + delay_ms;
+            start = match failed_at {
+                Some(f) if f < next => {
+                    steps.push(format!(
+                        "{} {}, next at once",
+                        prev.addr.ip(),
+                        prev.outcome.text()
+                    ));
+                    f
+                }
+                _ => {
+                    steps.push(format!(
+                        "{} {}, next after the {delay_ms:.0} ms attempt delay",
+                        prev.addr.ip(),
+                        if prev.outcome == Outcome::Open {
+                            "slow"
+                        } else {
+                            prev.outcome.text()
+                        }
+                    ));
+                    next
+                }
+            };
+        }
+        if winner.is_some_and(|(_, t)| start >= t) || cap_ms.is_some_and(|c| start >= c) {
+            break;
+        }
+        if p.outcome == Outcome::Open {
+            let t = start + p.ms;
+            if winner.is_none_or(|(_, w)| t < w) {
+                winner = Some((p.addr.ip(), t));
+            }
+        }
+    }
+    let capped = match (winner, cap_ms) {
+        (Some((_, t)), Some(c)) if t > c => {
+            winner = None;
+            true
+        }
+        _ => false,
+    };
+    Estimate {
+        winner,
+        steps,
+        capped,
+    }
+}
+
+struct Report {
+    host: String,
+    port: u16,
+    probe_timeout: u64,
+    attempt_delay: u64,
+    connect_cap: Option<u64>,
+    total: usize,
+    probes: Vec<Probe>,
+    /// Indices into `probes`, in the order dnsfo would try them.
+    order: Vec<usize>,
+    estimate: Estimate,
+}
+
+impl Report {
+    fn new(
+        host: &str,
+        port: u16,
+        o: &Opts,
+        probes: Vec<Probe>,
+        connect_cap: Option<u64>,
+        total: usize,
+    ) -> Report {
+        let known: Vec<IpAddr> = probes.iter().map(|p| p.addr.ip()).collect();
+        // A fresh program: the address it picks is the resolver's first; no memory yet.
+        let planned = plan::plan(&plan::Input {
+            chosen: known[0],
+            known: &known,
+            winner: None,
+            dead_until: &|_| None,
+        });
+        let order: Vec<usize> = planned
+            .iter()
+            .filter_map(|ip| known.iter().position(|k| k == ip))
+            .collect();
+        let ordered: Vec<&Probe> = order.iter().map(|&i| &probes[i]).collect();
+        let estimate = estimate(
+            &ordered,
+            o.attempt_delay as f64,
+            connect_cap.map(|c| c as f64),
+        );
+        Report {
+            host: host.to_string(),
+            port,
+            probe_timeout: o.probe_timeout,
+            attempt_delay: o.attempt_delay,
+            connect_cap,
+            total,
+            probes,
+            order,
+            estimate,
+        }
+    }
+
+    fn try_rank(&self, i: usize) -> usize {
+        self.order.iter().position(|&j| j == i).map_or(0, |r| r + 1)
+    }
+
+    fn family(a: &SocketAddr) -> &'static str {
+        if a.is_ipv4() {
+            "IPv4"
+        } else {
+            "IPv6"
+        }
+    }
+
+    fn time_text(&self, p: &Probe) -> String {
+        if p.outcome == Outcome::NoAnswer {
+            format!(">{} ms", self.probe_timeout)
+        } else {
+            format!("{:.*} ms", if p.ms < 10.0 { 2 } else { 1 }, p.ms)
+        }
+    }
+
+    fn result_text(p: &Probe) -> String {
+        match (p.outcome, p.errno) {
+            (Outcome::Error, Some(e)) => format!("error ({})", errno_name(e)),
+            (Outcome::Unreachable, Some(e)) => format!("unreachable ({})", errno_name(e)),
+            (o, _) => o.text().to_string(),
+        }
+    }
+
+    fn without_dnsfo(&self) -> String {
+        let first = &self.probes[0];
+        let ip = first.addr.ip();
+        match first.outcome {
+            Outcome::Open => format!("a program that connects to the first address ({ip}) gets it"),
+            Outcome::NoAnswer => format!(
+                "a program that connects to the first address ({ip}) hangs until the kernel gives up (~{} s)",
+                kernel_syn_timeout_s()
+            ),
+            Outcome::Refused => format!(
+                "a program that connects to the first address ({ip}) fails at once (ECONNREFUSED)"
+            ),
+            _ => format!(
+                "a program that connects to the first address ({ip}) fails ({})",
+                Self::result_text(first)
+            ),
+        }
+    }
+
+    /// What dnsfo does: the outcome, then why (one or two lines).
+    fn with_dnsfo(&self) -> Vec<String> {
+        if self.probes.len() == 1 {
+            return vec![
+                "one address only: nothing to fail over to (dnsfo passes the connect through)"
+                    .into(),
+            ];
+        }
+        let e = &self.estimate;
+        let mut lines = match e.winner {
+            Some((ip, ms)) => {
+                let mut s = format!("connects to {ip} in about {ms:.0} ms");
+                if ip != self.probes[0].addr.ip() && !e.steps.is_empty() {
+                    let _ = write!(s, " ({})", e.steps.join("; "));
+                }
+                vec![s]
+            }
+            None if e.capped => vec![format!(
+                "no address within DNSFO_CONNECT_TIMEOUT_MS={} ms: the program sees the error of its own choice",
+                self.connect_cap.unwrap_or(0)
+            )],
+            None => vec!["no address answers: the program sees the error of its own choice".into()],
+        };
+        lines.push(
+            "why: the first live address in dnsfo's order (the program's choice, then the resolver's order with families interleaved, RFC 8305)"
+                .into(),
+        );
+        lines
+    }
+
+    fn table(&self, st: Style) -> String {
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "{} {}:{}: {} address{} from the resolver (system order), probed in parallel, timeout {} ms",
+            st.bold("dnsfo check"),
+            if self.host.contains(':') {
+                format!("[{}]", self.host)
+            } else {
+                self.host.clone()
+            },
+            self.port,
+            self.probes.len(),
+            if self.probes.len() == 1 { "" } else { "es" },
+            self.probe_timeout
+        );
+        if self.total > self.probes.len() {
+            let _ = writeln!(
+                out,
+                "(only the first {} of {} addresses are probed)",
+                self.probes.len(),
+                self.total
+            );
+        }
+        out.push('\n');
+        let pick = self.estimate.winner.map(|(ip, _)| ip);
+        let rows: Vec<[String; 6]> = self
+            .probes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let rank = self.try_rank(i);
+                let mut dn = ordinal(rank);
+                if Some(p.addr.ip()) == pick && self.probes.len() > 1 {
+                    dn.push_str("  <- dnsfo picks");
+                }
+                [
+                    (i + 1).to_string(),
+                    p.addr.ip().to_string(),
+                    Self::family(&p.addr).to_string(),
+                    Self::result_text(p),
+                    self.time_text(p),
+                    dn,
+                ]
+            })
+            .collect();
+        let head = ["#", "address", "family", "result", "time", "dnsfo tries"];
+        let mut w = head.map(str::len);
+        for r in &rows {
+            for (k, c) in r.iter().enumerate() {
+                w[k] = w[k].max(c.len());
+            }
+        }
+        let line = |cells: [&str; 6], colour: &dyn Fn(usize, String) -> String| {
+            let mut l = String::from("  ");
+            for (k, c) in cells.iter().enumerate() {
+                let padded = if k == 0 {
+                    format!("{c:>w$}", w = w[k])
+                } else {
+                    format!("{c:<w$}", w = w[k])
+                };
+                l.push_str(&colour(k, padded));
+                if k < 5 {
+                    l.push_str("  ");
+                }
+            }
+            l.trim_end().to_string()
+        };
+        let _ = writeln!(out, "{}", line(head, &|_, s| st.dim(&s)));
+        for (p, r) in self.probes.iter().zip(&rows) {
+            let cells = [
+                r[0].as_str(),
+                r[1].as_str(),
+                r[2].as_str(),
+                r[3].as_str(),
+                r[4].as_str(),
+                r[5].as_str(),
+            ];
+            let _ = writeln!(
+                out,
+                "{}",
+                line(cells, &|k, s| match (k, p.outcome) {
+                    (3, Outcome::Open) => st.green(&s),
+                    (3, Outcome::NoAnswer) => st.yellow(&s),
+                    (3, _) => st.red(&s),
+                    _ => s,
+                })
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(out, "without dnsfo: {}", self.without_dnsfo());
+        for (k, l) in self.with_dnsfo().iter().enumerate() {
+            let lead = if k == 0 {
+                "with dnsfo:   "
+            } else {
+                "              "
+            };
+            let _ = writeln!(out, "{lead} {l}");
+        }
+        let _ = writeln!(
+            out,
+            "settings:      attempt delay {} ms{}; memory is per program (a fresh program starts with none)",
+            self.attempt_delay,
+            match self.connect_cap {
+                Some(c) => format!(", connect timeout {c} ms"),
+                None => String::new(),
+            }
+        );
+        out
+    }
+
+    fn json(&self) -> String {
+        let mut s = String::from("{");
+        let _ = write!(
+            s,
+            "\"name\":{},\"port\":{},\"probe_timeout_ms\":{},\"attempt_delay_ms\":{},\"connect_timeout_ms\":{},\"addresses\":[",
+            json_str(&self.host),
+            self.port,
+            self.probe_timeout,
+            self.attempt_delay,
+            self.connect_cap.map_or("null".to_string(), |c| c.to_string())
+        );
+        for (i, p) in self.probes.iter().enumerate() {
+            if i > 0 {
+                s.push(',');
+            }
+            let _ = write!(
+                s,
+                "{{\"index\":{},\"address\":{},\"family\":\"{}\",\"result\":\"{}\",\"errno\":{},\"ms\":{:.3},\"dnsfo_order\":{}}}",
+                i + 1,
+                json_str(&p.addr.ip().to_string()),
+                if p.addr.is_ipv4() { "ipv4" } else { "ipv6" },
+                p.outcome.key(),
+                p.errno.map_or("null".to_string(), |e| json_str(&errno_name(e))),
+                p.ms,
+                self.try_rank(i)
+            );
+        }
+        s.push_str("],\"pick\":");
+        match self.estimate.winner {
+            Some((ip, ms)) => {
+                let _ = write!(
+                    s,
+                    "{{\"address\":{},\"estimated_ms\":{ms:.1}}}",
+                    json_str(&ip.to_string())
+                );
+            }
+            None => s.push_str("null"),
+        }
+        let _ = write!(
+            s,
+            ",\"without_dnsfo\":{},\"with_dnsfo\":{},\"reachable\":{}}}",
+            json_str(&self.without_dnsfo()),
+            json_str(&self.with_dnsfo().join("; ")),
+            self.probes.iter().any(|p| p.outcome == Outcome::Open)
+        );
+        s
+    }
+}
+
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
+fn json_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        let t = |s: &str| parse_target(s);
+        assert_eq!(t("svc"), Ok(("svc".into(), 80)));
+        assert_eq!(t("svc:8080"), Ok(("svc".into(), 8080)));
+        assert_eq!(t("[::1]:443"), Ok(("::1".into(), 443)));
+        assert_eq!(t("[::1]"), Ok(("::1".into(), 80)));
+        assert_eq!(t("::1"), Ok(("::1".into(), 80)));
+        assert_eq!(t("fe80::1:2"), Ok(("fe80::1:2".into(), 80)));
+        assert!(t("svc:0").is_err());
+        assert!(t("svc:65536").is_err());
+        assert!(t("svc:+80").is_err());
+        assert!(t("svc:").is_err());
+        assert!(t(":80").is_err());
+        assert!(t("[::1").is_err());
+        assert!(t("[::1]x").is_err());
+    }
+
+    fn p(ip: &str, outcome: Outcome, ms: f64) -> Probe {
+        Probe {
+            addr: SocketAddr::new(ip.parse().unwrap(), 80),
+            outcome,
+            errno: None,
+            ms,
+        }
+    }
+
+    #[test]
+    fn estimate_follows_the_dialer() {
+        let a = p("127.0.0.2", Outcome::NoAnswer, 2000.0);
+        let b = p("127.0.0.3", Outcome::Refused, 0.2);
+        let c = p("127.0.0.4", Outcome::Open, 0.3);
+        let e = estimate(&[&a, &b, &c], 250.0, None);
+        let (ip, ms) = e.winner.unwrap();
+        assert_eq!(ip, "127.0.0.4".parse::<IpAddr>().unwrap());
+        assert!((ms - 250.5).abs() < 0.01, "{ms}");
+        assert_eq!(e.steps.len(), 2);
+        assert!(e.steps[0].contains("attempt delay") && e.steps[1].contains("at once"));
+        // Capped below the estimate: no winner.
+        let e = estimate(&[&a, &b, &c], 250.0, Some(100.0));
+        assert!(e.winner.is_none() && (e.capped || e.steps.len() <= 1));
+        // All at once.
+        let e = estimate(&[&a, &c], 0.0, None);
+        assert!((e.winner.unwrap().1 - 0.3).abs() < 0.01);
+        // Nothing open.
+        assert!(estimate(&[&a, &b], 250.0, None).winner.is_none());
+    }
+
+    #[test]
+    fn json_escapes() {
+        assert_eq!(json_str("a\"b\\c\n\u{1}"), "\"a\\\"b\\\\c\\n\\u0001\"");
+        assert_eq!(ordinal(1), "1st");
+        assert_eq!(ordinal(12), "12th");
+        assert_eq!(ordinal(23), "23rd");
+    }
+}

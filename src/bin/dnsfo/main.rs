@@ -1,0 +1,118 @@
+//! `dnsfo`: the operator's command. `dnsfo run` starts a program with `libdnsfo.so` preloaded,
+//! `dnsfo check` shows what dnsfo sees for a name, `dnsfo demo` shows the before/after.
+//!
+//! This binary must never link the library (the library exports `connect`, `close`, ... and would
+//! hook the binary itself): it finds `libdnsfo.so` on disk for `run`, and shares only the pure
+//! planner (`src/plan.rs`) at source level, so `check` orders addresses exactly as the library does.
+//!
+//! Exit status: a subcommand's own (see each `--help`); 2 for a usage error at the top level.
+
+mod args;
+mod check;
+mod demo;
+mod elf;
+mod ns;
+mod run;
+mod term;
+
+// The library's planner, compiled into this binary as plain source (no library link).
+#[path = "../../plan.rs"]
+#[allow(dead_code)]
+mod plan;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+const USAGE: &str = "\
+Usage: dnsfo <command> [options] [arguments]
+
+DNS failover for programs you cannot change: a TCP connect to a dead address of a name with
+several addresses lands on a live address of the same name.
+
+Commands:
+  run [options] [--] program [args...]
+                        run PROGRAM with libdnsfo.so preloaded (like dnsfo-run)
+  check [options] NAME[:PORT]
+                        resolve NAME like the system, probe every address in parallel, show
+                        which one dnsfo would pick and why
+  demo [options]        before/after demonstration in a private network namespace
+                        (nothing leaves this machine)
+  help [command]        show the help of a command
+
+Options:
+  -h, --help            show this help and exit
+  -V, --version         show the version and exit
+
+Run 'dnsfo <command> --help' for a command's options. Settings are DNSFO_* environment variables
+(see 'man dnsfo'); 'dnsfo run' sets the common ones from its options.
+
+Exit status: the command's own; 2 for a usage error.
+";
+
+fn main() -> ExitCode {
+    let mut argv: Vec<OsString> = std::env::args_os().skip(1).collect();
+    if argv.is_empty() {
+        eprint!("{USAGE}");
+        return ExitCode::from(2);
+    }
+    let cmd = argv.remove(0);
+    let code = match cmd.to_str().unwrap_or("") {
+        "run" => run::main(argv),
+        "check" => {
+            run::drop_own_preload();
+            check::main(argv)
+        }
+        "demo" => {
+            run::drop_own_preload();
+            demo::main(argv)
+        }
+        "help" => help(&argv),
+        "-h" | "--help" => {
+            print!("{USAGE}");
+            0
+        }
+        "-V" | "--version" => {
+            println!("dnsfo {VERSION}");
+            0
+        }
+        other => {
+            eprintln!(
+                "dnsfo: unknown command '{}' (commands: run, check, demo; try 'dnsfo --help')",
+                if other.is_empty() {
+                    cmd.to_string_lossy().into_owned()
+                } else {
+                    other.to_string()
+                }
+            );
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+fn help(args: &[OsString]) -> u8 {
+    match args.first().and_then(|a| a.to_str()) {
+        None => {
+            print!("{USAGE}");
+            0
+        }
+        Some("run") => {
+            print!("{}", run::USAGE);
+            0
+        }
+        Some("check") => {
+            print!("{}", check::USAGE);
+            0
+        }
+        Some("demo") => {
+            print!("{}", demo::USAGE);
+            0
+        }
+        Some(other) => {
+            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo)");
+            2
+        }
+    }
+}

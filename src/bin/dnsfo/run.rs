@@ -1,0 +1,426 @@
+//! `dnsfo run [options] [--] program [args...]`: the same as `scripts/dnsfo-run`, plus a warning
+//! when the program is one that `LD_PRELOAD` cannot reach (statically linked, or Go).
+//!
+//! Finds the library, appends it to `LD_PRELOAD`, sets the `DNSFO_*` variables the options ask
+//! for, then `exec`s the program (same pid, same stdin/stdout/stderr).
+
+use crate::args::{self, Item, Parser};
+use crate::elf::{self, Kind};
+use crate::term::Style;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const USAGE: &str = "\
+Usage: dnsfo run [options] [--] program [args...]
+
+Run PROGRAM with libdnsfo.so preloaded: a TCP connect to a dead address of a name with several
+addresses lands on a live address of the same name; the winner is remembered. The same as
+dnsfo-run, plus a warning (the program still runs) when PROGRAM is statically linked or a Go
+binary, which dnsfo cannot reach.
+
+Options:
+  --attempt-delay MS   delay before trying the next address (DNSFO_ATTEMPT_DELAY_MS;
+                       default 250, 0..=60000, 0 = all addresses at once)
+  --timeout MS         cap on one whole connect across all addresses
+                       (DNSFO_CONNECT_TIMEOUT_MS; default 0 = none, 0..=3600000)
+  --dead-ttl MS        how long a failed address is skipped, doubling on repeated failure
+                       up to 16x (DNSFO_DEAD_TTL_MS; default 30000, 0..=86400000)
+  -v, --verbose        log one line per attempt (DNSFO_LOG=debug); to stderr unless --log-file
+  --log-file PATH      append the log to PATH (DNSFO_LOG_FILE); turns on debug logging
+                       unless DNSFO_LOG or -v already sets a level
+  --disable            preload the library but make it a pure pass-through (DNSFO_DISABLE=1)
+  -q, --quiet          no warning about programs dnsfo cannot reach
+  -h, --help           show this help and exit
+  -V, --version        show the version and exit
+
+Options take their value as the next argument or after '=' (--timeout=5000). Options end at
+'--' or at the first argument that is not an option.
+
+Library: $DNSFO_LIB if set; else ../lib/dnsfo/libdnsfo.so or ../lib/libdnsfo.so next to the
+dnsfo executable (installed layout); else libdnsfo.so beside it in a cargo target directory
+(target/release). The library is appended to any LD_PRELOAD.
+
+Exit status: the program's own; 2 for a usage error; 125 if the library cannot be found;
+126 if the program is not executable; 127 if the program is not found.
+";
+
+struct Opts {
+    attempt_delay: Option<u64>,
+    timeout: Option<u64>,
+    dead_ttl: Option<u64>,
+    verbose: bool,
+    log_file: Option<OsString>,
+    disable: bool,
+    quiet: bool,
+}
+
+enum Parsed {
+    Run(Opts, Vec<OsString>),
+    Exit(u8),
+}
+
+fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
+    let mut o = Opts {
+        attempt_delay: None,
+        timeout: None,
+        dead_ttl: None,
+        verbose: false,
+        log_file: None,
+        disable: false,
+        quiet: false,
+    };
+    let mut p = Parser::new(argv);
+    let mut program: Vec<OsString> = Vec::new();
+    while let Some(item) = p.next_item() {
+        match item {
+            Item::End => break,
+            Item::Pos(a) => {
+                program.push(a);
+                break;
+            }
+            Item::Opt { name, inline } => match name.as_str() {
+                "--attempt-delay" => {
+                    let v = p.value(&name, inline)?;
+                    o.attempt_delay = Some(args::parse_ms(&name, &v, 60_000)?);
+                }
+                "--timeout" => {
+                    let v = p.value(&name, inline)?;
+                    o.timeout = Some(args::parse_ms(&name, &v, 3_600_000)?);
+                }
+                "--dead-ttl" => {
+                    let v = p.value(&name, inline)?;
+                    o.dead_ttl = Some(args::parse_ms(&name, &v, 86_400_000)?);
+                }
+                "--log-file" => {
+                    let v = p.value(&name, inline)?;
+                    if v.is_empty() {
+                        return Err("--log-file needs a non-empty path".into());
+                    }
+                    o.log_file = Some(v);
+                }
+                "-v" | "--verbose" => {
+                    args::no_value(&name, &inline)?;
+                    o.verbose = true;
+                }
+                "--disable" => {
+                    args::no_value(&name, &inline)?;
+                    o.disable = true;
+                }
+                "-q" | "--quiet" => {
+                    args::no_value(&name, &inline)?;
+                    o.quiet = true;
+                }
+                "-h" | "--help" => {
+                    print!("{USAGE}");
+                    return Ok(Parsed::Exit(0));
+                }
+                "-V" | "--version" => {
+                    println!("dnsfo {}", crate::VERSION);
+                    return Ok(Parsed::Exit(0));
+                }
+                _ => return Err(format!("unknown option '{name}'")),
+            },
+        }
+    }
+    program.extend(p.rest());
+    if program.is_empty() {
+        return Err("no program given (usage: dnsfo run [options] [--] program [args...])".into());
+    }
+    Ok(Parsed::Run(o, program))
+}
+
+pub fn main(argv: Vec<OsString>) -> u8 {
+    let (o, program) = match parse(argv) {
+        Ok(Parsed::Run(o, prog)) => (o, prog),
+        Ok(Parsed::Exit(code)) => return code,
+        Err(msg) => {
+            eprintln!("dnsfo run: {msg} (try 'dnsfo run --help')");
+            return 2;
+        }
+    };
+    let prog = &program[0];
+    // The program: fail clearly before touching the library.
+    let path = if prog.as_bytes().contains(&b'/') {
+        let p = PathBuf::from(prog);
+        if !p.exists() {
+            eprintln!("dnsfo run: {}: no such file", p.display());
+            return 127;
+        }
+        if !p.is_file() || !executable(&p) {
+            eprintln!("dnsfo run: {}: not an executable file", p.display());
+            return 126;
+        }
+        p
+    } else {
+        match which(prog) {
+            Some(p) => p,
+            None => {
+                eprintln!(
+                    "dnsfo run: {}: command not found on PATH",
+                    prog.to_string_lossy()
+                );
+                return 127;
+            }
+        }
+    };
+    let lib = match find_lib() {
+        Ok(l) => l,
+        Err(msg) => {
+            eprintln!("dnsfo run: {msg}");
+            return 125;
+        }
+    };
+    if !o.quiet {
+        if let Some(w) = unreachable_warning(&path) {
+            let st = Style::for_fd(2);
+            eprintln!(
+                "dnsfo: {} {w}; running it anyway, without failover.",
+                st.yellow("warning:")
+            );
+        }
+    }
+
+    let mut cmd = Command::new(prog);
+    cmd.args(&program[1..]);
+    cmd.env(
+        "LD_PRELOAD",
+        appended_preload(std::env::var_os("LD_PRELOAD"), &lib),
+    );
+    if let Some(ms) = o.attempt_delay {
+        cmd.env("DNSFO_ATTEMPT_DELAY_MS", ms.to_string());
+    }
+    if let Some(ms) = o.timeout {
+        cmd.env("DNSFO_CONNECT_TIMEOUT_MS", ms.to_string());
+    }
+    if let Some(ms) = o.dead_ttl {
+        cmd.env("DNSFO_DEAD_TTL_MS", ms.to_string());
+    }
+    if o.disable {
+        cmd.env("DNSFO_DISABLE", "1");
+    }
+    let log_level_set = std::env::var_os("DNSFO_LOG").is_some_and(|v| !v.is_empty());
+    if o.verbose || (o.log_file.is_some() && !log_level_set) {
+        cmd.env("DNSFO_LOG", "debug");
+    }
+    if let Some(f) = &o.log_file {
+        // Absolute, so a program that changes directory still writes to the same file.
+        let abs = std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f));
+        cmd.env("DNSFO_LOG_FILE", abs);
+    }
+    let err = cmd.exec();
+    let code = match err.raw_os_error() {
+        Some(libc::ENOENT) => 127,
+        _ => 126,
+    };
+    eprintln!("dnsfo run: {}: {err}", path.display());
+    code
+}
+
+/// Why `LD_PRELOAD` cannot reach the program at `path`, if it cannot.
+pub fn unreachable_warning(path: &Path) -> Option<String> {
+    let shown = path.display();
+    match elf::inspect(path).ok()? {
+        Kind::Elf(e) => verdict(&e).map(|why| format!("{shown} {why}")),
+        Kind::Script(Some(interp)) => match elf::inspect(&interp).ok()? {
+            Kind::Elf(e) => verdict(&e).map(|why| {
+                format!(
+                    "{shown} is a script whose interpreter {} {why}",
+                    interp.display()
+                )
+            }),
+            _ => None,
+        },
+        Kind::Script(None) | Kind::Other => None,
+    }
+}
+
+fn verdict(e: &elf::Elf) -> Option<&'static str> {
+    if e.go {
+        Some(
+            "is a Go program: Go resolves names and connects with its own code (raw system \
+             calls), which libdnsfo.so cannot see",
+        )
+    } else if !e.interp {
+        Some(
+            "is statically linked: no dynamic loader runs, so LD_PRELOAD cannot load \
+             libdnsfo.so into it",
+        )
+    } else {
+        None
+    }
+}
+
+fn executable(p: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
+}
+
+/// `PROG` on `PATH`, as `type -P` finds it (an empty entry is the current directory).
+pub fn which(prog: &OsStr) -> Option<PathBuf> {
+    if prog.as_bytes().contains(&b'/') {
+        return Some(PathBuf::from(prog));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    for dir in path.as_bytes().split(|&b| b == b':') {
+        let dir = if dir.is_empty() {
+            Path::new(".")
+        } else {
+            Path::new(OsStr::from_bytes(dir))
+        };
+        let cand = dir.join(prog);
+        if cand.is_file() && executable(&cand) {
+            return Some(cand);
+        }
+    }
+    None
+}
+
+/// Where `libdnsfo.so` is, or why it cannot be found.
+pub fn find_lib() -> Result<PathBuf, String> {
+    if let Some(l) = std::env::var_os("DNSFO_LIB").filter(|v| !v.is_empty()) {
+        let p = PathBuf::from(&l);
+        if !p.is_file() {
+            return Err(format!("DNSFO_LIB={}: no such file", p.display()));
+        }
+        return check_lib_path(std::fs::canonicalize(&p).unwrap_or(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot locate myself: {e}"))?;
+    let exe = std::fs::canonicalize(&exe).unwrap_or(exe);
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let prefix = dir.parent().unwrap_or(Path::new("/"));
+    let mut candidates = vec![
+        prefix.join("lib/dnsfo/libdnsfo.so"),
+        prefix.join("lib/libdnsfo.so"),
+    ];
+    // A cargo target directory (target/<profile>/dnsfo): the library is built beside the binary;
+    // a debug binary also accepts the release library.
+    if dir.join("deps").is_dir() {
+        candidates.push(dir.join("libdnsfo.so"));
+        candidates.push(prefix.join("release/libdnsfo.so"));
+    }
+    for c in &candidates {
+        if c.is_file() {
+            return check_lib_path(std::fs::canonicalize(c).unwrap_or_else(|_| c.clone()));
+        }
+    }
+    let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    Err(format!(
+        "libdnsfo.so not found (looked at {}); set DNSFO_LIB, or build it with 'cargo build --release'",
+        looked.join(", ")
+    ))
+}
+
+fn check_lib_path(p: PathBuf) -> Result<PathBuf, String> {
+    if p.as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| b.is_ascii_whitespace() || *b == b':')
+    {
+        return Err(format!(
+            "library path '{}' contains a space or ':', which LD_PRELOAD cannot express; set DNSFO_LIB to another path",
+            p.display()
+        ));
+    }
+    Ok(p)
+}
+
+/// `LD_PRELOAD` with `lib` appended, unless it is already there (entries are separated by
+/// spaces or colons).
+pub fn appended_preload(current: Option<OsString>, lib: &Path) -> OsString {
+    let current = current.unwrap_or_default();
+    let already = current
+        .as_bytes()
+        .split(|b| matches!(b, b' ' | b'\t' | b':'))
+        .filter(|e| !e.is_empty())
+        .any(|e| {
+            let e = Path::new(OsStr::from_bytes(e));
+            e == lib || (e.is_absolute() && std::fs::canonicalize(e).is_ok_and(|c| c == lib))
+        });
+    if already {
+        return current;
+    }
+    let mut out = current.into_vec();
+    if !out.is_empty() {
+        out.push(b' ');
+    }
+    out.extend_from_slice(lib.as_os_str().as_bytes());
+    OsString::from_vec(out)
+}
+
+/// `check` and `demo` must see the network as a plain program does: if `libdnsfo.so` is
+/// preloaded into this process, re-execute without it (once: the new process has none).
+pub fn drop_own_preload() {
+    let Some(current) = std::env::var_os("LD_PRELOAD") else {
+        return;
+    };
+    let entries: Vec<&[u8]> = current
+        .as_bytes()
+        .split(|b| matches!(b, b' ' | b'\t' | b':'))
+        .filter(|e| !e.is_empty())
+        .collect();
+    let is_ours =
+        |e: &[u8]| Path::new(OsStr::from_bytes(e)).file_name() == Some(OsStr::new("libdnsfo.so"));
+    if !entries.iter().any(|e| is_ours(e)) {
+        return;
+    }
+    let kept: Vec<&[u8]> = entries.into_iter().filter(|e| !is_ours(e)).collect();
+    let mut cmd = Command::new("/proc/self/exe");
+    cmd.arg0(std::env::args_os().next().unwrap_or_else(|| "dnsfo".into()));
+    cmd.args(std::env::args_os().skip(1));
+    if kept.is_empty() {
+        cmd.env_remove("LD_PRELOAD");
+    } else {
+        cmd.env("LD_PRELOAD", OsStr::from_bytes(&kept.join(&b' ')));
+    }
+    let _ = cmd.exec(); // on failure: carry on with the library loaded
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preload_is_appended_once() {
+        let lib = Path::new("/opt/x/libdnsfo.so");
+        assert_eq!(appended_preload(None, lib), "/opt/x/libdnsfo.so");
+        assert_eq!(appended_preload(Some("".into()), lib), "/opt/x/libdnsfo.so");
+        assert_eq!(
+            appended_preload(Some("/a.so".into()), lib),
+            "/a.so /opt/x/libdnsfo.so"
+        );
+        assert_eq!(
+            appended_preload(Some("/a.so:/opt/x/libdnsfo.so".into()), lib),
+            "/a.so:/opt/x/libdnsfo.so"
+        );
+    }
+
+    #[test]
+    fn options() {
+        let v = |a: &[&str]| parse(a.iter().map(OsString::from).collect());
+        let Ok(Parsed::Run(o, prog)) =
+            v(&["--timeout=5", "--attempt-delay", "7", "-v", "ls", "-l"])
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (o.timeout, o.attempt_delay, o.verbose),
+            (Some(5), Some(7), true)
+        );
+        assert_eq!(prog, vec![OsString::from("ls"), OsString::from("-l")]);
+        let Ok(Parsed::Run(_, prog)) = v(&["--", "-x"]) else {
+            panic!()
+        };
+        assert_eq!(prog, vec![OsString::from("-x")]);
+        assert!(v(&[]).is_err());
+        assert!(v(&["--bogus", "ls"]).is_err());
+        assert!(v(&["--timeout", "x", "ls"]).is_err());
+        assert!(v(&["--verbose=1", "ls"]).is_err());
+        assert!(v(&["--log-file="]).is_err());
+    }
+}

@@ -85,6 +85,7 @@ impl Health {
             .map_or(0, |p| p.strikes)
             .saturating_add(1);
         let factor = 1u32 << (strikes - 1).min(MAX_BACKOFF_FACTOR.trailing_zeros());
+        crate::stats::add(&crate::stats::MARKED_DEAD, 1);
         self.dead.insert(
             addr,
             Penalty {

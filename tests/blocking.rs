@@ -1,0 +1,676 @@
+//! End-to-end tests: unmodified blocking clients (python, perl, java, C) with and without
+//! `LD_PRELOAD=libdnsfo.so`, each test in its own private user + mount + network namespace.
+//!
+//! Every test runs `python3 scripts/lib/hermetic.py run ...` (see that file): it re-executes
+//! itself under `unshare -rmn`, writes the test's /etc/hosts, starts the servers (up: writes
+//! `HELLO <ip>\n`; refused: nothing bound; silent: a full-backlog blackhole that drops SYNs), runs
+//! the client once per variant (`dnsfo`, `plain` = without the library, `disable` =
+//! `DNSFO_DISABLE=1`, `log`) and prints what happened. The assertions live here.
+//!
+//! The library is `$DNSFO_LIB`, else `target/release/libdnsfo.so`: run `cargo build --release`
+//! first (`scripts/test` does). Only loopback addresses are used; every run has a hard timeout.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/hermetic.py");
+/// Hard cap on one harness invocation (its own watchdog fires well before).
+const HARNESS_DEADLINE: Duration = Duration::from_secs(120);
+
+const REFUSED_FIRST: &[&str] = &["refused:127.0.0.2", "up:127.0.0.3"];
+const SILENT_FIRST: &[&str] = &["silent:127.0.0.2", "up:127.0.0.3"];
+const MIXED: &[&str] = &[
+    "refused:127.0.0.2",
+    "silent:127.0.0.3",
+    "refused:127.0.0.4",
+    "silent:127.0.0.5",
+    "up:127.0.0.6",
+];
+const ALL_REFUSED: &[&str] = &[
+    "refused:127.0.0.2",
+    "refused:127.0.0.3",
+    "refused:127.0.0.4",
+];
+const ALL_SILENT: &[&str] = &["silent:127.0.0.2", "silent:127.0.0.3"];
+const V6_DEAD_FIRST: &[&str] = &["refused:::1", "up:127.0.0.3"];
+
+/// How long a client without dnsfo may hang on a silent address before we call it a hang.
+const HANG_S: &str = "3";
+/// Bound for a failover past one silent address (the kernel alone would wait ~127 s).
+const SILENT_BOUND_MS: u64 = 2000;
+
+// ------------------------------------------------------------------------------------------
+// Running the harness and reading its output
+// ------------------------------------------------------------------------------------------
+
+/// Everything one harness invocation reported: `harness` facts and one record per variant.
+struct Outcome {
+    cmdline: String,
+    fields: BTreeMap<(String, String), String>,
+    order: Vec<String>,
+    status: Option<i32>,
+    stderr: String,
+}
+
+/// One client run, as reported by the harness.
+struct Run<'a> {
+    name: &'a str,
+    exit: Option<i32>,
+    timed_out: bool,
+    elapsed_ms: u64,
+    stdout: &'a str,
+    stderr: &'a str,
+    log: &'a str,
+}
+
+fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('\\') => out.push('\\'),
+            Some('x') => {
+                let hex: String = it.by_ref().take(2).collect();
+                out.push(u8::from_str_radix(&hex, 16).map(char::from).unwrap_or('?'));
+            }
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+impl Outcome {
+    fn get(&self, section: &str, key: &str) -> &str {
+        self.fields
+            .get(&(section.to_string(), key.to_string()))
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
+    fn run(&self, variant: &str) -> Run<'_> {
+        assert!(
+            self.order.iter().any(|v| v == variant),
+            "variant {variant} missing from the harness output\n{self}"
+        );
+        let skipped = self.get(variant, "skipped");
+        assert!(
+            skipped.is_empty(),
+            "{variant}: {skipped} (run `cargo build --release`)\n{self}"
+        );
+        let name = self.order.iter().find(|v| *v == variant).unwrap();
+        Run {
+            name,
+            exit: self.get(variant, "exit").parse().ok(),
+            timed_out: self.get(variant, "timed_out") == "1",
+            elapsed_ms: self.get(variant, "elapsed_ms").parse().unwrap_or(u64::MAX),
+            stdout: self.get(variant, "stdout"),
+            stderr: self.get(variant, "stderr"),
+            log: self.get(variant, "log"),
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "---- harness: {}", self.cmdline)?;
+        writeln!(f, "exit status: {:?}", self.status)?;
+        for ((section, key), value) in &self.fields {
+            if section == "harness" {
+                writeln!(f, "  {key}: {}", value.trim_end().replace('\n', "\n      "))?;
+            }
+        }
+        for v in &self.order {
+            writeln!(f, "-- variant {v}")?;
+            for ((section, key), value) in &self.fields {
+                if section == v && !value.is_empty() {
+                    writeln!(f, "  {key}: {}", value.trim_end().replace('\n', "\n      "))?;
+                }
+            }
+        }
+        if !self.stderr.is_empty() {
+            writeln!(f, "-- harness stderr\n{}", self.stderr)?;
+        }
+        Ok(())
+    }
+}
+
+/// Run `hermetic.py run <args>` with a hard deadline and parse what it printed.
+fn hermetic(args: &[&str]) -> Outcome {
+    let python = std::env::var("DNSFO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let mut cmd = Command::new(&python);
+    cmd.arg(HARNESS).arg("run").args(args);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let cmdline = format!("{python} {HARNESS} run {}", args.join(" "));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
+    let mut out_pipe = child.stdout.take().unwrap();
+    let mut err_pipe = child.stderr.take().unwrap();
+    let out_t = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait for the harness") {
+            break st.code();
+        }
+        if start.elapsed() > HARNESS_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    let stdout = out_t.join().unwrap_or_default();
+    let stderr = err_t.join().unwrap_or_default();
+    let mut fields = BTreeMap::new();
+    let mut order: Vec<String> = Vec::new();
+    for line in stdout.lines() {
+        let mut parts = line.splitn(3, ' ');
+        let (Some(section), Some(key)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let value = unescape(parts.next().unwrap_or(""));
+        if section != "harness" && !order.iter().any(|v| v == section) {
+            order.push(section.to_string());
+        }
+        fields.insert((section.to_string(), key.to_string()), value);
+    }
+    let outcome = Outcome {
+        cmdline,
+        fields,
+        order,
+        status,
+        stderr,
+    };
+    assert_eq!(
+        outcome.status,
+        Some(0),
+        "the harness itself failed\n{outcome}"
+    );
+    assert_eq!(
+        outcome.get("harness", "lib_present"),
+        "1",
+        "library {} not found: run `cargo build --release` (or set DNSFO_LIB)\n{outcome}",
+        outcome.get("harness", "lib")
+    );
+    if outcome.get("harness", "lib_stale") == "1" {
+        eprintln!(
+            "warning: {} is older than src/ or Cargo.toml: run `cargo build --release`",
+            outcome.get("harness", "lib")
+        );
+    }
+    outcome
+}
+
+/// Scenario runner: `client` against `addrs` (resolver order), with the given variants.
+fn scenario(client: &str, addrs: &[&str], variants: &[&str], extra: &[&str]) -> Outcome {
+    let mut args: Vec<&str> = vec!["--client", client];
+    for a in addrs {
+        args.push("--addr");
+        args.push(a);
+    }
+    for v in variants {
+        args.push("--variant");
+        args.push(v);
+    }
+    args.extend_from_slice(extra);
+    hermetic(&args)
+}
+
+// ------------------------------------------------------------------------------------------
+// Assertions
+// ------------------------------------------------------------------------------------------
+
+/// The line a client prints when its connect is refused.
+fn refused_line(client: &str) -> &'static str {
+    match client {
+        "java" => "ERR java.net.ConnectException: Connection refused\n",
+        _ => "ERR ECONNREFUSED\n",
+    }
+}
+
+/// Connect time as the client itself measured it (the java, python and perl clients print
+/// `connect_ms=N` on stderr: interpreter start-up excluded, so load cannot flake the bound),
+/// else the harness's wall time for the whole process (C clients start in about a millisecond).
+fn connect_ms(run: &Run) -> u64 {
+    run.stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("connect_ms="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(run.elapsed_ms)
+}
+
+fn assert_got(o: &Outcome, run: &Run, ip: &str) {
+    assert_eq!(
+        run.exit,
+        Some(0),
+        "{}: client did not succeed\n{o}",
+        run.name
+    );
+    assert_eq!(
+        run.stdout,
+        format!("GOT HELLO {ip}\n"),
+        "{}: wrong stdout\n{o}",
+        run.name
+    );
+}
+
+/// Scenario 8: with the library preloaded (and no DNSFO_LOG) nothing of dnsfo reaches stderr.
+fn assert_quiet(o: &Outcome, run: &Run) {
+    let noisy: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("dnsfo"))
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "{}: dnsfo wrote to the program's stderr: {noisy:?}\n{o}",
+        run.name
+    );
+}
+
+fn assert_refused(o: &Outcome, run: &Run, client: &str) {
+    assert_eq!(
+        run.exit,
+        Some(1),
+        "{}: expected a refused connect\n{o}",
+        run.name
+    );
+    assert_eq!(
+        run.stdout,
+        refused_line(client),
+        "{}: expected ECONNREFUSED\n{o}",
+        run.name
+    );
+}
+
+/// Without failover the client sits on a silent address until the harness kills it.
+fn assert_hangs(o: &Outcome, run: &Run) {
+    assert!(
+        run.timed_out,
+        "{}: expected the client to hang on the silent address\n{o}",
+        run.name
+    );
+    assert!(
+        !run.stdout.contains("GOT"),
+        "{}: got a banner without failover?\n{o}",
+        run.name
+    );
+}
+
+/// Scenario 7: DNSFO_DISABLE=1 behaves exactly as no library at all.
+fn assert_same(o: &Outcome, a: &Run, b: &Run) {
+    assert_eq!(
+        (a.exit, a.timed_out, a.stdout),
+        (b.exit, b.timed_out, b.stdout),
+        "{} and {} differ\n{o}",
+        a.name,
+        b.name
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Scenarios 1-8 for every first-address client
+// ------------------------------------------------------------------------------------------
+
+/// 1. first address refused, second up.
+fn refused_first(client: &str) {
+    let o = scenario(client, REFUSED_FIRST, &["dnsfo", "plain", "disable"], &[]);
+    let (d, p, x) = (o.run("dnsfo"), o.run("plain"), o.run("disable"));
+    assert_got(&o, &d, "127.0.0.3");
+    assert_quiet(&o, &d);
+    assert_refused(&o, &p, client);
+    assert_same(&o, &x, &p);
+}
+
+/// 2. first address silent, second up: quick failover (the kernel would wait ~127 s).
+fn silent_first(client: &str) {
+    let hang = format!("plain:{HANG_S}");
+    let hang_x = format!("disable:{HANG_S}");
+    let o = scenario(client, SILENT_FIRST, &["dnsfo:10", &hang, &hang_x], &[]);
+    let (d, p, x) = (o.run("dnsfo"), o.run("plain"), o.run("disable"));
+    assert_got(&o, &d, "127.0.0.3");
+    assert_quiet(&o, &d);
+    assert!(
+        connect_ms(&d) < SILENT_BOUND_MS,
+        "dnsfo: connect took {} ms, want < {SILENT_BOUND_MS}\n{o}",
+        connect_ms(&d)
+    );
+    assert_hangs(&o, &p);
+    assert_hangs(&o, &x);
+}
+
+/// 3. refused, silent, refused, silent, up.
+fn mixed(client: &str) {
+    let o = scenario(client, MIXED, &["dnsfo:10", "plain", "disable"], &[]);
+    let (d, p, x) = (o.run("dnsfo"), o.run("plain"), o.run("disable"));
+    assert_got(&o, &d, "127.0.0.6");
+    assert_quiet(&o, &d);
+    assert!(
+        connect_ms(&d) < 5000,
+        "dnsfo: took {} ms, want < 5000\n{o}",
+        connect_ms(&d)
+    );
+    assert_refused(&o, &p, client);
+    assert_same(&o, &x, &p);
+}
+
+/// 5. every address refused: the program sees ECONNREFUSED, as without dnsfo.
+fn all_refused(client: &str) {
+    let o = scenario(client, ALL_REFUSED, &["dnsfo", "plain", "disable"], &[]);
+    let (d, p, x) = (o.run("dnsfo"), o.run("plain"), o.run("disable"));
+    assert_refused(&o, &d, client);
+    assert_quiet(&o, &d);
+    assert!(
+        connect_ms(&d) < 5000,
+        "dnsfo: took {} ms, want < 5000\n{o}",
+        connect_ms(&d)
+    );
+    assert_refused(&o, &p, client);
+    assert_same(&o, &x, &p);
+}
+
+/// 4. a dead ::1 sorted first by glibc, then a live IPv4 address (AF_UNSPEC clients).
+fn v6_dead_first(client: &str) {
+    let o = scenario(client, V6_DEAD_FIRST, &["dnsfo", "plain", "disable"], &[]);
+    let getent_first = o
+        .get("harness", "getent")
+        .split_whitespace()
+        .next()
+        .unwrap_or("");
+    assert_eq!(
+        getent_first, "::1",
+        "glibc does not list the dead ::1 first\n{o}"
+    );
+    assert!(
+        o.get("harness", "gai").starts_with("::1 "),
+        "getaddrinfo order\n{o}"
+    );
+    let (d, p, x) = (o.run("dnsfo"), o.run("plain"), o.run("disable"));
+    assert_got(&o, &d, "127.0.0.3");
+    assert_quiet(&o, &d);
+    assert_refused(&o, &p, client);
+    assert_same(&o, &x, &p);
+}
+
+macro_rules! first_address_client {
+    ($($module:ident => $client:literal),* $(,)?) => {$(
+        mod $module {
+            #[test]
+            fn refused_first() { super::refused_first($client) }
+            #[test]
+            fn silent_first() { super::silent_first($client) }
+            #[test]
+            fn mixed() { super::mixed($client) }
+            #[test]
+            fn all_refused() { super::all_refused($client) }
+        }
+    )*};
+}
+
+first_address_client! {
+    python => "python",
+    perl => "perl",
+    java => "java",
+    c_gethostbyname => "c-ghbn",
+    c_getaddrinfo => "c-gai",
+}
+
+mod v6_dead_first {
+    #[test]
+    fn python_unspec() {
+        super::v6_dead_first("python-unspec")
+    }
+    #[test]
+    fn c_getaddrinfo() {
+        super::v6_dead_first("c-gai")
+    }
+    #[test]
+    fn java() {
+        super::v6_dead_first("java")
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// 9. memory: the second connect of a process never touches the dead address
+// ------------------------------------------------------------------------------------------
+
+/// Parse "LABEL k=v k=v" from the twice client into a map.
+fn counter_line(o: &Outcome, stdout: &str, label: &str) -> BTreeMap<String, i64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(label))
+        .unwrap_or_else(|| panic!("no {label} line from c_twice\n{o}"));
+    line.split_whitespace()
+        .skip(1)
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().unwrap_or(i64::MIN)))
+        .collect()
+}
+
+fn twice(addrs: &[&str], first_touch: &str, plain_hangs: bool) {
+    let plain = if plain_hangs {
+        format!("plain:{HANG_S}")
+    } else {
+        "plain".to_string()
+    };
+    // serial: the namespace's counters must see one client at a time
+    let o = scenario("c-twice", addrs, &["dnsfo:15", &plain], &["--serial"]);
+    let (d, p) = (o.run("dnsfo"), o.run("plain"));
+    assert_eq!(d.exit, Some(0), "dnsfo: c_twice failed\n{o}");
+    assert_eq!(
+        d.stdout
+            .lines()
+            .filter(|l| *l == "GOT HELLO 127.0.0.3")
+            .count(),
+        2,
+        "dnsfo: expected two banners from 127.0.0.3\n{o}"
+    );
+    assert_quiet(&o, &d);
+    let first = counter_line(&o, d.stdout, "FIRST");
+    assert!(
+        first.get(first_touch).copied().unwrap_or(0) >= 1,
+        "the first connect should have touched the dead address ({first_touch} >= 1): \
+         are the counters private to the test?\n{o}"
+    );
+    let second = counter_line(&o, d.stdout, "SECOND");
+    for k in ["AttemptFails", "OutRsts", "ListenOverflows", "ListenDrops"] {
+        assert_eq!(
+            second.get(k),
+            Some(&0),
+            "second connect touched a dead address ({k})\n{o}"
+        );
+    }
+    if plain_hangs {
+        assert_hangs(&o, &p);
+    } else {
+        assert_refused(&o, &p, "c-twice");
+    }
+}
+
+#[test]
+fn twice_refused_first() {
+    twice(REFUSED_FIRST, "AttemptFails", false);
+}
+
+#[test]
+fn twice_silent_first() {
+    twice(SILENT_FIRST, "ListenDrops", true);
+}
+
+// ------------------------------------------------------------------------------------------
+// 10. socket options, flags and bound address survive a failover, on the same fd
+// ------------------------------------------------------------------------------------------
+
+fn sockopt(addrs: &[&str], plain_hangs: bool) {
+    let plain = if plain_hangs {
+        format!("plain:{HANG_S}")
+    } else {
+        "plain".to_string()
+    };
+    let o = scenario("c-sockopt", addrs, &["dnsfo:10", &plain], &[]);
+    let (d, p) = (o.run("dnsfo"), o.run("plain"));
+    let checks: Vec<&str> = d
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("CHECK "))
+        .collect();
+    assert!(checks.len() >= 8, "dnsfo: expected every check to run\n{o}");
+    let failed: Vec<&&str> = checks.iter().filter(|l| !l.ends_with(" ok")).collect();
+    assert!(failed.is_empty(), "dnsfo: failed checks {failed:?}\n{o}");
+    assert!(
+        d.stdout.contains("PEER 127.0.0.3\n"),
+        "dnsfo: wrong peer\n{o}"
+    );
+    assert!(
+        d.stdout.contains("CHECK banner ok"),
+        "dnsfo: no banner\n{o}"
+    );
+    assert_eq!(d.exit, Some(0), "dnsfo: c_sockopt failed\n{o}");
+    assert_quiet(&o, &d);
+    if plain_hangs {
+        assert_hangs(&o, &p);
+    } else {
+        assert_refused(&o, &p, "c-sockopt");
+    }
+}
+
+#[test]
+fn sockopt_refused_first() {
+    sockopt(REFUSED_FIRST, false);
+}
+
+#[test]
+fn sockopt_silent_first() {
+    sockopt(SILENT_FIRST, true);
+}
+
+// ------------------------------------------------------------------------------------------
+// 11, 12. the program's own connect bounds (SO_SNDTIMEO, SIGALRM) are honoured
+// ------------------------------------------------------------------------------------------
+
+/// "ERR <errno> elapsed_ms=<n> ..." -> (errno, n)
+fn err_line<'a>(o: &Outcome, run: &Run<'a>) -> (&'a str, u64) {
+    let line = run.stdout.lines().next().unwrap_or("");
+    let mut words = line.split_whitespace();
+    let parsed = match (words.next(), words.next(), words.next()) {
+        (Some("ERR"), Some(e), Some(el)) => el
+            .strip_prefix("elapsed_ms=")
+            .and_then(|v| v.parse().ok())
+            .map(|ms| (e, ms)),
+        _ => None,
+    };
+    parsed.unwrap_or_else(|| panic!("{}: expected `ERR <errno> elapsed_ms=N`\n{o}", run.name))
+}
+
+#[test]
+fn sndtimeo_all_silent() {
+    let o = scenario("c-sndtimeo", ALL_SILENT, &["dnsfo:8", "plain:8"], &[]);
+    let (d, p) = (o.run("dnsfo"), o.run("plain"));
+    let (kernel_errno, kernel_ms) = err_line(&o, &p);
+    assert!(
+        ["EINPROGRESS", "EAGAIN", "ETIMEDOUT"].contains(&kernel_errno) && kernel_ms < 2000,
+        "without dnsfo: unexpected SO_SNDTIMEO outcome\n{o}"
+    );
+    let (errno, ms) = err_line(&o, &d);
+    assert_eq!(
+        errno, kernel_errno,
+        "dnsfo must give the errno the kernel gives\n{o}"
+    );
+    assert!(
+        (200..=1500).contains(&ms),
+        "dnsfo: returned after {ms} ms, want ~300\n{o}"
+    );
+    assert_eq!(d.exit, Some(1), "{o}");
+    assert_quiet(&o, &d);
+}
+
+#[test]
+fn sigalrm_all_silent() {
+    let o = scenario("c-sigalrm", ALL_SILENT, &["dnsfo:8", "plain:8"], &[]);
+    let (d, p) = (o.run("dnsfo"), o.run("plain"));
+    let (kernel_errno, _) = err_line(&o, &p);
+    assert_eq!(
+        kernel_errno, "EINTR",
+        "without dnsfo the alarm interrupts connect\n{o}"
+    );
+    let (errno, ms) = err_line(&o, &d);
+    assert_eq!(
+        errno, "EINTR",
+        "dnsfo must let SIGALRM interrupt connect\n{o}"
+    );
+    assert!(
+        ms < 1500,
+        "dnsfo: connect returned after {ms} ms, want ~300\n{o}"
+    );
+    assert!(
+        d.elapsed_ms < 5000,
+        "dnsfo: process took {} ms\n{o}",
+        d.elapsed_ms
+    );
+    assert_quiet(&o, &d);
+}
+
+// ------------------------------------------------------------------------------------------
+// 13. DNSFO_LOG=debug + DNSFO_LOG_FILE: the log goes to the file, nothing to stderr
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn log_file_refused_first() {
+    let o = scenario("c-ghbn", REFUSED_FIRST, &["log"], &[]);
+    let l = o.run("log");
+    assert_got(&o, &l, "127.0.0.3");
+    assert_eq!(
+        l.stderr, "",
+        "log: nothing may reach stderr when DNSFO_LOG_FILE is set\n{o}"
+    );
+    let outcome_words = [
+        "refused",
+        "econnrefused",
+        "connected",
+        "success",
+        "winner",
+        "won",
+        "failed",
+        "dead",
+        "live",
+        "ok",
+    ];
+    let informative = l.log.lines().any(|line| {
+        let lower = line.to_ascii_lowercase();
+        ["svc", "127.0.0.2", "127.0.0.3"]
+            .iter()
+            .any(|n| lower.contains(n))
+            && outcome_words.iter().any(|w| lower.contains(w))
+    });
+    assert!(
+        informative,
+        "log: no line names the name/address and an outcome\n{o}"
+    );
+}

@@ -13,8 +13,12 @@
 //! | `DNSFO_LOG` | env_logger filter | nothing logged | e.g. `debug`, `dnsfo=trace` |
 //! | `DNSFO_LOG_FILE` | path | stderr | file appended to |
 //! | `DNSFO_STATS` | bool | off | 1 = one summary line at exit |
+//! | `DNSFO_CACHE` | bool | on | 0 = no shared winner cache |
+//! | `DNSFO_CACHE_DIR` | absolute path | `$XDG_RUNTIME_DIR/dnsfo`, else `~/.cache/dnsfo` | |
+//! | `DNSFO_NAMESERVER` | `IP` or `IP:PORT` | system `resolv.conf` | for re-resolution |
 
 use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -34,6 +38,10 @@ pub struct Config {
     pub log_file: Option<PathBuf>,
     /// `DNSFO_STATS`: a summary line at exit.
     pub stats: bool,
+    /// `DNSFO_CACHE` and `DNSFO_CACHE_DIR`: where winners are shared (`None` = off).
+    pub cache_dir: Option<PathBuf>,
+    /// `DNSFO_NAMESERVER`: the server re-resolution asks (`None` = the system's).
+    pub nameserver: Option<SocketAddr>,
 }
 
 impl Default for Config {
@@ -46,6 +54,8 @@ impl Default for Config {
             log_filter: None,
             log_file: None,
             stats: false,
+            cache_dir: None,
+            nameserver: None,
         }
     }
 }
@@ -86,6 +96,10 @@ impl Config {
         };
         let disable = text("DNSFO_DISABLE");
         let stats = text("DNSFO_STATS");
+        let cache = text("DNSFO_CACHE");
+        let cache_dir = text("DNSFO_CACHE_DIR");
+        let nameserver = text("DNSFO_NAMESERVER");
+        let home = crate::cache::default_dir(&get);
         let delay = text("DNSFO_ATTEMPT_DELAY_MS");
         let ttl = text("DNSFO_DEAD_TTL_MS");
         let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
@@ -94,15 +108,17 @@ impl Config {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
 
-        for (name, v, field) in [
-            ("DNSFO_DISABLE", disable, &mut c.disabled),
-            ("DNSFO_STATS", stats, &mut c.stats),
+        let mut cache_on = true;
+        for (name, v, field, default) in [
+            ("DNSFO_DISABLE", disable, &mut c.disabled, "0"),
+            ("DNSFO_STATS", stats, &mut c.stats, "0"),
+            ("DNSFO_CACHE", cache, &mut cache_on, "1"),
         ] {
             if let Some(v) = v {
                 match parse_bool(&v) {
                     Some(b) => *field = b,
                     None => warnings.push(format!(
-                        "dnsfo: {name}={v:?} is not one of 1/0, true/false, yes/no, on/off; using 0"
+                        "dnsfo: {name}={v:?} is not one of 1/0, true/false, yes/no, on/off; using {default}"
                     )),
                 }
             }
@@ -126,6 +142,32 @@ impl Config {
         if let Some(n) = ms("DNSFO_CONNECT_TIMEOUT_MS", timeout, 3_600_000, 0) {
             c.connect_timeout = (n > 0).then(|| Duration::from_millis(n));
         }
+        c.cache_dir = match cache_dir.filter(|d| !d.is_empty()) {
+            Some(d) if d.starts_with('/') => Some(PathBuf::from(d)),
+            Some(d) => {
+                warnings.push(format!(
+                    "dnsfo: DNSFO_CACHE_DIR={d:?} is not an absolute path; using the default"
+                ));
+                home
+            }
+            None => home,
+        };
+        if !cache_on {
+            c.cache_dir = None;
+        }
+        if let Some(ns) = nameserver.filter(|n| !n.trim().is_empty()) {
+            let ns = ns.trim();
+            let parsed = ns
+                .parse::<SocketAddr>()
+                .ok()
+                .or_else(|| ns.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)));
+            match parsed {
+                Some(a) => c.nameserver = Some(a),
+                None => warnings.push(format!(
+                    "dnsfo: DNSFO_NAMESERVER={ns:?} is not an IP address or IP:PORT; using the system's resolver"
+                )),
+            }
+        }
         (c, warnings)
     }
 }
@@ -141,6 +183,32 @@ mod tests {
             .map(|(k, v)| (k.to_string(), OsString::from(v)))
             .collect();
         Config::parse(|k| m.get(k).cloned())
+    }
+
+    #[test]
+    fn cache_and_nameserver() {
+        let (c, w) = parse(&[("HOME", "/home/u"), ("DNSFO_NAMESERVER", "127.0.0.53")]);
+        assert!(w.is_empty());
+        assert_eq!(c.cache_dir, Some(PathBuf::from("/home/u/.cache/dnsfo")));
+        assert_eq!(c.nameserver, Some("127.0.0.53:53".parse().unwrap()));
+        let (c, _) = parse(&[
+            ("XDG_RUNTIME_DIR", "/run/user/1"),
+            ("HOME", "/h"),
+            ("DNSFO_NAMESERVER", "[::1]:5353"),
+        ]);
+        assert_eq!(c.cache_dir, Some(PathBuf::from("/run/user/1/dnsfo")));
+        assert_eq!(c.nameserver, Some("[::1]:5353".parse().unwrap()));
+        let (c, w) = parse(&[
+            ("HOME", "/h"),
+            ("DNSFO_CACHE", "0"),
+            ("DNSFO_NAMESERVER", "dns.example"),
+        ]);
+        assert_eq!(c.cache_dir, None);
+        assert_eq!(c.nameserver, None);
+        assert_eq!(w.len(), 1);
+        let (c, w) = parse(&[("HOME", "/h"), ("DNSFO_CACHE_DIR", "rel/dir")]);
+        assert_eq!(c.cache_dir, Some(PathBuf::from("/h/.cache/dnsfo")));
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

@@ -247,6 +247,7 @@ pub(crate) fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
     let now = Instant::now();
     note_stats(outcomes);
+    share_winner(s, name, outcomes);
     let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
     let mut h = s.health.lock();
     for o in outcomes {
@@ -275,6 +276,18 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
                 h.record_failure(name, o.addr, s.config.dead_ttl, now);
             }
         }
+    }
+}
+
+/// After a failover, tells later processes which address won (they still use it only if their
+/// own resolver returns it).
+fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome]) {
+    let Some(cache) = &s.cache else { return };
+    let Some(win) = outcomes.iter().find(|o| o.result.is_ok()) else {
+        return;
+    };
+    if outcomes.iter().any(|o| o.result.is_err()) {
+        cache.store(name, win.addr.port(), win.addr.ip(), s.config.dead_ttl);
     }
 }
 

@@ -28,6 +28,7 @@ pub fn learn(
         stats::add(&stats::LOOKUPS, 1);
     }
     state::note_lookup(&name);
+    seed_from_cache(s, &name, addrs);
     let now = Instant::now();
     let h = s.health.lock();
     plan::lookup_order(addrs, h.any_winner(&name, port), &|ip| {
@@ -41,5 +42,35 @@ pub fn scope_of(af: i32) -> Scope {
         libc::AF_INET => Scope::V4,
         libc::AF_INET6 => Scope::V6,
         _ => Scope::Both,
+    }
+}
+
+/// Winners other processes found for this name, among the addresses the resolver just returned,
+/// become this process's winners (unless it already has its own).
+fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
+    let Some(cache) = &s.cache else { return };
+    // Another thread is reading the file: skip rather than wait (a hint, not a must).
+    let Some(mut cached) = s.cached.try_lock() else {
+        return;
+    };
+    let stamp = cache.stamp();
+    if stamp != cached.stamp {
+        cached.entries = cache.load();
+        cached.stamp = stamp;
+    }
+    let seeds: Vec<(u16, IpAddr)> = crate::cache::winners_for(&cached.entries, name, addrs)
+        .into_iter()
+        .map(|e| (e.port, e.ip))
+        .collect();
+    drop(cached);
+    if seeds.is_empty() {
+        return;
+    }
+    let mut h = s.health.lock();
+    for (port, ip) in seeds {
+        if h.winner(name, port).is_none() {
+            log::debug!("{name}: winner {ip} port {port} from the shared cache");
+            h.record_success(name, std::net::SocketAddr::new(ip, port));
+        }
     }
 }

@@ -10,6 +10,7 @@
 //!
 //! **Where is the connect decided?** [`plan::plan`].
 
+pub mod cache;
 pub mod config;
 pub mod dial;
 pub mod failover;

@@ -18,6 +18,15 @@ pub struct State {
     pub config: Config,
     pub registry: RwLock<Registry>,
     pub health: Mutex<Health>,
+    /// The shared winner cache and its last-read content (reloaded when the file changes).
+    pub cache: Option<crate::cache::Cache>,
+    pub cached: Mutex<CachedWinners>,
+}
+
+#[derive(Default)]
+pub struct CachedWinners {
+    pub stamp: Option<(std::time::SystemTime, u64)>,
+    pub entries: Vec<crate::cache::Entry>,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -54,10 +63,16 @@ fn init() -> State {
     }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork);
     log::debug!("initialised: {config:?}");
+    let cache = config
+        .cache_dir
+        .as_deref()
+        .and_then(crate::cache::Cache::open);
     State {
         config,
         registry: RwLock::new(Registry::default()),
         health: Mutex::new(Health::default()),
+        cache,
+        cached: Mutex::new(CachedWinners::default()),
     }
 }
 

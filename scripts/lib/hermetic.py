@@ -462,10 +462,28 @@ def _kill_all_clients() -> None:
                 os.killpg(pg, signal.SIGKILL)
 
 
+_cache_dir: str | None = None
+
+
+def cache_dir() -> str:
+    """A private DNSFO_CACHE_DIR for this harness process: runs never share winners with other
+    tests or with the user's real cache (a test that wants sharing sets its own)."""
+    global _cache_dir
+    if _cache_dir is None:
+        import atexit
+        import shutil
+        _cache_dir = tempfile.mkdtemp(prefix="dnsfo-cache-")
+        atexit.register(shutil.rmtree, _cache_dir, True)
+    return _cache_dir
+
+
 def clean_env() -> dict[str, str]:
-    """The caller's environment without LD_PRELOAD, DNSFO_* and the harness's own marker."""
-    return {k: v for k, v in os.environ.items()
-            if k != "LD_PRELOAD" and not k.startswith("DNSFO_")}
+    """The caller's environment without LD_PRELOAD, DNSFO_* and the harness's own marker, with a
+    private winner cache."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "LD_PRELOAD" and not k.startswith("DNSFO_")}
+    env["DNSFO_CACHE_DIR"] = cache_dir()
+    return env
 
 
 def run_client(cmd: list[str], *, preload: bool, env: dict[str, str] | None = None,

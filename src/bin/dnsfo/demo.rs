@@ -291,6 +291,7 @@ impl Demo {
         );
         let mut with = clean(Command::new(exe));
         with.env("DNSFO_LIB", lib)
+            .env("DNSFO_STATS", "1")
             .args(["run", "-v", "--"])
             .arg(&client.program)
             .args(&client.args)
@@ -315,9 +316,15 @@ impl Demo {
                 }
             }
         }
-        if !after.stderr.trim().is_empty() {
+        // The library's log, without its start-up line (the configuration dump).
+        let log: Vec<&str> = after
+            .stderr
+            .lines()
+            .filter(|l| !l.contains("initialised:"))
+            .collect();
+        if !log.is_empty() {
             println!("     the library's log (-v):");
-            print_indented(&after.stderr, "       ");
+            print_indented(&log.join("\n"), "       ");
         }
         println!();
 

@@ -8,6 +8,8 @@
 
 use crate::dial::{self, background, Budget, Ended, Template};
 use crate::plan::{self, Input};
+use crate::registry::Scope;
+use crate::resolver;
 use crate::state::{self, State, FDS};
 use crate::stats;
 use crate::sys::{self, RawAddr};
@@ -23,6 +25,8 @@ pub enum Decision {
     PassThrough,
     /// dnsfo handled the call: return this value with this errno (ignored on success).
     Return(c_int, c_int),
+    /// Call libc's `connect`; if it fails because the address is dead, call [`after_failure`].
+    Watch,
 }
 
 /// An attempt abandoned while still pending counts as a failure only when it had at least this
@@ -40,80 +44,125 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         return Decision::Return(-1, libc::EALREADY);
     }
     let chosen = sys::canonical_ip(addr.ip());
-    let (name, known) = {
-        let reg = s.registry.read();
-        if !reg.knows(&chosen) {
-            return Decision::PassThrough;
-        }
-        match reg.name_for(&chosen, &state::recent_lookups()) {
-            Some(found) => found,
-            None => return Decision::PassThrough,
-        }
+    let Some((name, mut known)) = lookup(s, chosen) else {
+        return Decision::PassThrough;
     };
     let Some(fdstate) = FDS.get(fd) else {
         return Decision::PassThrough;
     };
-    let fast_open = |o: &crate::fdtable::SockOpt| {
-        o.level == libc::IPPROTO_TCP
-            && o.name == TCP_FASTOPEN_CONNECT
-            && o.value.iter().any(|b| *b != 0)
-    };
-    if fdstate.opts.iter().any(fast_open) {
+    if fdstate.opts.iter().any(is_fast_open) {
         return Decision::PassThrough;
     }
-    // The slot could outlive its socket if the program closed it behind libc's back.
-    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
-        return Decision::PassThrough;
-    }
-    let (Ok(status_flags), Ok(fd_flags)) = (
-        sys::fcntl_get(fd, libc::F_GETFL),
-        sys::fcntl_get(fd, libc::F_GETFD),
-    ) else {
-        return Decision::PassThrough;
-    };
     let port = addr.port();
-    let now = Instant::now();
-    let order = {
-        let h = s.health.lock();
-        plan::plan(&Input {
-            chosen,
-            known: &known,
-            winner: h.winner(&name, port),
-            dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
-        })
+    let mut order = plan_for(s, &name, chosen, &known, port);
+    if order.len() < 2 && !s.registry.read().stale(&name, Instant::now()) {
+        // Nothing to race: libc connects, and dnsfo looks again only if that fails.
+        return Decision::Watch;
+    }
+    let Some(tmpl) = capture(fd, &fdstate) else {
+        return Decision::PassThrough;
     };
-    if order.len() < 2 {
+    let blocking = tmpl.status_flags & libc::O_NONBLOCK == 0;
+    if blocking && s.registry.read().stale(&name, Instant::now()) {
+        // The answer dnsfo fetched earlier is past its TTL: refresh it first.
+        if let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) {
+            known = fresh;
+            order = plan_for(s, &name, chosen, &known, port);
+        }
+    }
+    if order.len() < 2 && !blocking {
         return Decision::PassThrough;
     }
     stats::add(&stats::CONNECTS, 1);
+    let candidates = reachable(&tmpl, &order, chosen, addr);
+    if !blocking {
+        let winner = s.health.lock().winner(&name, port);
+        return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
+    }
+    blocking_connect(s, fd, &tmpl, &name, addr, &candidates)
+}
+
+/// The name a connect to `ip` belongs to, and that name's addresses.
+fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
+    let reg = s.registry.read();
+    if !reg.knows(&ip) {
+        return None;
+    }
+    reg.name_for(&ip, &state::recent_lookups())
+}
+
+fn plan_for(s: &State, name: &str, chosen: IpAddr, known: &[IpAddr], port: u16) -> Vec<IpAddr> {
+    let now = Instant::now();
+    let h = s.health.lock();
+    plan::plan(&Input {
+        chosen,
+        known,
+        winner: h.winner(name, port),
+        dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
+    })
+}
+
+fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
+    o.level == libc::IPPROTO_TCP
+        && o.name == TCP_FASTOPEN_CONNECT
+        && o.value.iter().any(|b| *b != 0)
+}
+
+/// What a replacement socket must look like, read from the program's socket.
+fn capture(fd: c_int, fdstate: &crate::fdtable::FdState) -> Option<Template> {
+    // The slot could outlive its socket if the program closed it behind libc's back.
+    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
+        return None;
+    }
+    let status_flags = sys::fcntl_get(fd, libc::F_GETFL).ok()?;
+    let fd_flags = sys::fcntl_get(fd, libc::F_GETFD).ok()?;
     let v6only = fdstate.domain == libc::AF_INET6
         && sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(0) != 0;
-    let tmpl = Template {
+    Some(Template {
         domain: fdstate.domain,
         protocol: fdstate.protocol,
-        opts: fdstate.opts,
+        opts: fdstate.opts.clone(),
         bind: fdstate.bind,
         v6only,
         status_flags,
         cloexec: fd_flags & libc::FD_CLOEXEC != 0,
-    };
-    let candidates: Vec<SocketAddr> = order
-        .into_iter()
-        .filter(|ip| *ip == chosen || tmpl.can_reach(*ip))
-        .map(|ip| {
+    })
+}
+
+/// The planned addresses a socket like the program's can reach, with the program's port (and,
+/// on its own address, its IPv6 flow label and scope).
+fn reachable(
+    tmpl: &Template,
+    order: &[IpAddr],
+    chosen: IpAddr,
+    addr: SocketAddr,
+) -> Vec<SocketAddr> {
+    order
+        .iter()
+        .filter(|ip| **ip == chosen || tmpl.can_reach(**ip))
+        .map(|&ip| {
             if ip == chosen {
-                SocketAddr::new(ip, port).with_scope_of(addr)
+                SocketAddr::new(ip, addr.port()).with_scope_of(addr)
             } else {
-                SocketAddr::new(ip, port)
+                SocketAddr::new(ip, addr.port())
             }
         })
-        .collect();
+        .collect()
+}
 
-    if status_flags & libc::O_NONBLOCK != 0 {
-        let winner = s.health.lock().winner(&name, port);
-        return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
-    }
+/// Asks DNS afresh and records the answer; returns the name's addresses now.
+fn reresolve(s: &State, name: &str, budget: Duration) -> Option<Vec<IpAddr>> {
+    let answer = resolver::resolve_now(&s.config, name, budget)?;
+    s.registry
+        .write()
+        .learn(name, Scope::Both, &answer.addrs, Some(answer.valid_until));
+    Some(answer.addrs)
+}
 
+/// The budget of a blocking connect: the program's `SO_SNDTIMEO` (which ends it with
+/// `EINPROGRESS`, as the kernel does) and `DNSFO_CONNECT_TIMEOUT_MS` (`ETIMEDOUT`).
+fn budget(s: &State, fd: c_int) -> Budget {
+    let now = Instant::now();
     let mut deadline: Option<(Instant, c_int)> =
         sys::send_timeout(fd).map(|t| (now + t, libc::EINPROGRESS));
     if let Some(cap) = s.config.connect_timeout {
@@ -121,13 +170,46 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
             deadline = Some((now + cap, libc::ETIMEDOUT));
         }
     }
-    let budget = Budget {
+    Budget {
         delay: s.config.attempt_delay,
         deadline,
+    }
+}
+
+/// A blocking connect raced in the program's thread. When every known address has failed (or
+/// none answered within the attempt delay), DNS is asked once more and new addresses join the
+/// race.
+fn blocking_connect(
+    s: &State,
+    fd: c_int,
+    tmpl: &Template,
+    name: &str,
+    addr: SocketAddr,
+    candidates: &[SocketAddr],
+) -> Decision {
+    let budget = budget(s, fd);
+    let tried: Vec<IpAddr> = candidates.iter().map(|c| c.ip()).collect();
+    let mut refill = || -> Vec<SocketAddr> {
+        let left = budget.deadline.map_or(resolver::MAX_WAIT, |(d, _)| {
+            d.saturating_duration_since(Instant::now())
+        });
+        let Some(fresh) = reresolve(s, name, left) else {
+            return Vec::new();
+        };
+        let new: Vec<SocketAddr> = fresh
+            .into_iter()
+            .filter(|ip| !tried.contains(ip) && tmpl.can_reach(*ip))
+            .map(|ip| SocketAddr::new(ip, addr.port()))
+            .collect();
+        if !new.is_empty() {
+            log::info!("{name}: DNS now also lists {new:?}");
+        }
+        new
     };
-    let Some(report) =
-        crate::guard::contain(|| dial::blocking::dial_blocking(fd, &tmpl, &candidates, &budget))
-    else {
+    let dialed = crate::guard::contain(|| {
+        dial::blocking::dial_blocking(fd, tmpl, candidates, &budget, &mut refill)
+    });
+    let Some(report) = dialed else {
         // The dialer failed midway; its flag guard restored the fd. Let the kernel finish the
         // program's own connect: it waits for an attempt already under way, or makes the plain one.
         log::error!("dialer failed for {name}; completing the connect plainly");
@@ -138,16 +220,77 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         };
     };
     // Bookkeeping after the fact: a failure here must not turn into a second connect.
-    let _ = crate::guard::contain(|| record(s, &name, &report.outcomes));
+    let _ = crate::guard::contain(|| record(s, name, &report.outcomes));
     match report.ended {
         Ended::Connected(a) => {
-            if a.ip() != chosen {
+            if a.ip() != sys::canonical_ip(addr.ip()) {
                 log::info!("{name}: {addr} failed over to {a}");
             }
             Decision::Return(0, 0)
         }
         Ended::Stopped(e) => Decision::Return(-1, e),
         Ended::AllFailed => Decision::Return(-1, errno_to_report(addr, &report.outcomes)),
+    }
+}
+
+/// Errors after which the address is dead and DNS may know better.
+pub fn is_dead_address_error(e: c_int) -> bool {
+    matches!(
+        e,
+        libc::ECONNREFUSED
+            | libc::ETIMEDOUT
+            | libc::EHOSTUNREACH
+            | libc::ENETUNREACH
+            | libc::EHOSTDOWN
+            | libc::ENETDOWN
+    )
+}
+
+/// libc's blocking connect to the only known address of a name failed with `errno`: remember
+/// the address as dead and, if DNS now names other addresses, connect the same fd to one of them.
+pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_int) -> Decision {
+    let fail = Decision::Return(-1, errno);
+    let chosen = sys::canonical_ip(addr.ip());
+    let Some((name, _)) = lookup(s, chosen) else {
+        return fail;
+    };
+    s.health.lock().record_failure(
+        &name,
+        SocketAddr::new(chosen, addr.port()),
+        s.config.dead_ttl,
+        Instant::now(),
+    );
+    let Some(fdstate) = FDS.get(fd) else {
+        return fail;
+    };
+    let Some(tmpl) = capture(fd, &fdstate) else {
+        return fail;
+    };
+    if tmpl.status_flags & libc::O_NONBLOCK != 0 {
+        return fail;
+    }
+    let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) else {
+        return fail;
+    };
+    let order = plan_for(
+        s,
+        &name,
+        fresh.first().copied().unwrap_or(chosen),
+        &fresh,
+        addr.port(),
+    );
+    let candidates: Vec<SocketAddr> = reachable(&tmpl, &order, chosen, addr)
+        .into_iter()
+        .filter(|c| c.ip() != chosen)
+        .collect();
+    if candidates.is_empty() {
+        return fail;
+    }
+    log::info!("{name}: {addr} is dead; DNS now lists {candidates:?}");
+    stats::add(&stats::CONNECTS, 1);
+    match blocking_connect(s, fd, &tmpl, &name, addr, &candidates) {
+        Decision::Return(0, _) => Decision::Return(0, 0),
+        _ => fail,
     }
 }
 

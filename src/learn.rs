@@ -23,7 +23,7 @@ pub fn learn(
         return None;
     }
     let name = registry::normalize(name);
-    s.registry.write().learn(&name, scope, addrs);
+    s.registry.write().learn(&name, scope, addrs, None);
     if addrs.len() > 1 {
         stats::add(&stats::LOOKUPS, 1);
     }

@@ -21,6 +21,7 @@ pub mod learn;
 pub mod logging;
 pub mod plan;
 pub mod registry;
+pub mod resolver;
 pub mod state;
 pub mod stats;
 pub mod sys;

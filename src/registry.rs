@@ -3,11 +3,13 @@
 //! Owns: name → addresses (in resolver order) and the reverse index address → names, bounded in
 //! size. Must never: invent an address (only what a lookup returned is stored), or do I/O.
 //!
-//! Only names with two or more addresses are kept: a connect to an address of a one-address name
-//! has nowhere to fail over to, so it stays on the fast path.
+//! Names with a single address are kept too: when that address dies, re-resolution may find
+//! where the service went. (Their connects stay on the fast path: the planner has nothing to
+//! race, so libc connects and dnsfo only looks again if it fails.)
 
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::Instant;
 
 /// Most names remembered; the least recently learned name is dropped beyond this.
 pub const MAX_NAMES: usize = 4096;
@@ -37,6 +39,8 @@ struct Entry {
     addrs: Vec<IpAddr>,
     /// Learning order, for eviction and for choosing between names that share an address.
     seq: u64,
+    /// When the answer goes stale (known for answers dnsfo fetched itself, with their TTL).
+    valid_until: Option<Instant>,
 }
 
 #[derive(Default, Debug)]
@@ -53,7 +57,13 @@ pub fn normalize(name: &str) -> String {
 
 impl Registry {
     /// Records what a lookup of `name` returned (IPv4-mapped addresses already canonical).
-    pub fn learn(&mut self, name: &str, scope: Scope, addrs: &[IpAddr]) {
+    pub fn learn(
+        &mut self,
+        name: &str,
+        scope: Scope,
+        addrs: &[IpAddr],
+        valid_until: Option<Instant>,
+    ) {
         let name = normalize(name);
         let mut merged: Vec<IpAddr> = Vec::new();
         for ip in addrs {
@@ -69,7 +79,7 @@ impl Registry {
             }
         }
         self.forget(&name);
-        if merged.len() < 2 {
+        if merged.is_empty() {
             return;
         }
         if self.names.len() >= MAX_NAMES {
@@ -91,6 +101,7 @@ impl Registry {
             Entry {
                 addrs: merged,
                 seq: self.seq,
+                valid_until,
             },
         );
     }
@@ -131,6 +142,14 @@ impl Registry {
         Some((pick.clone(), entry.addrs.clone()))
     }
 
+    /// Is the answer for `name` past its TTL?
+    pub fn stale(&self, name: &str, now: Instant) -> bool {
+        self.names
+            .get(name)
+            .and_then(|e| e.valid_until)
+            .is_some_and(|v| v <= now)
+    }
+
     pub fn addrs(&self, name: &str) -> Option<&[IpAddr]> {
         self.names.get(&normalize(name)).map(|e| e.addrs.as_slice())
     }
@@ -153,30 +172,58 @@ mod tests {
     }
 
     #[test]
-    fn learns_multi_address_names_only() {
+    fn learns_names_and_their_addresses() {
         let mut r = Registry::default();
-        r.learn("one.test", Scope::Both, &[ip("127.0.0.2")]);
-        assert!(!r.knows(&ip("127.0.0.2")));
+        r.learn("one.test", Scope::Both, &[ip("127.0.0.2")], None);
+        assert!(
+            r.knows(&ip("127.0.0.2")),
+            "single-address names are kept for re-resolution"
+        );
+        r.learn("one.test", Scope::Both, &[], None);
+        assert!(
+            !r.knows(&ip("127.0.0.2")),
+            "an empty answer forgets the name"
+        );
         r.learn(
             "Two.Test.",
             Scope::Both,
             &[ip("127.0.0.2"), ip("127.0.0.3"), ip("127.0.0.2")],
+            None,
         );
         assert!(r.knows(&ip("127.0.0.2")));
         assert_eq!(
             r.addrs("two.test").unwrap(),
             &[ip("127.0.0.2"), ip("127.0.0.3")]
         );
-        // A later answer with one address drops the name.
-        r.learn("two.test", Scope::Both, &[ip("127.0.0.3")]);
-        assert!(!r.knows(&ip("127.0.0.2")) && !r.knows(&ip("127.0.0.3")));
+        // A later answer replaces the earlier one.
+        r.learn("two.test", Scope::Both, &[ip("127.0.0.3")], None);
+        assert!(!r.knows(&ip("127.0.0.2")) && r.knows(&ip("127.0.0.3")));
+    }
+
+    #[test]
+    fn staleness_follows_ttl() {
+        let mut r = Registry::default();
+        let t0 = Instant::now();
+        r.learn(
+            "n",
+            Scope::Both,
+            &[ip("127.0.0.2")],
+            Some(t0 + std::time::Duration::from_secs(1)),
+        );
+        assert!(!r.stale("n", t0));
+        assert!(r.stale("n", t0 + std::time::Duration::from_secs(2)));
+        r.learn("m", Scope::Both, &[ip("127.0.0.2")], None);
+        assert!(
+            !r.stale("m", t0 + std::time::Duration::from_secs(99)),
+            "libc answers carry no TTL"
+        );
     }
 
     #[test]
     fn family_scoped_lookup_keeps_other_family() {
         let mut r = Registry::default();
-        r.learn("n", Scope::Both, &[ip("::1"), ip("127.0.0.2")]);
-        r.learn("n", Scope::V4, &[ip("127.0.0.3"), ip("127.0.0.4")]);
+        r.learn("n", Scope::Both, &[ip("::1"), ip("127.0.0.2")], None);
+        r.learn("n", Scope::V4, &[ip("127.0.0.3"), ip("127.0.0.4")], None);
         assert_eq!(
             r.addrs("n").unwrap(),
             &[ip("127.0.0.3"), ip("127.0.0.4"), ip("::1")]
@@ -187,8 +234,8 @@ mod tests {
     #[test]
     fn shared_address_goes_to_the_right_name() {
         let mut r = Registry::default();
-        r.learn("a", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.2")]);
-        r.learn("b", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.3")]);
+        r.learn("a", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.2")], None);
+        r.learn("b", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.3")], None);
         // Process-wide: last learned.
         assert_eq!(r.name_for(&ip("127.0.0.9"), &[]).unwrap().0, "b");
         // This thread resolved "a" last: "a".
@@ -204,13 +251,13 @@ mod tests {
         for i in 0..(MAX_NAMES + 10) {
             let a = IpAddr::from([127, (i >> 8) as u8, i as u8, 1]);
             let b = IpAddr::from([127, (i >> 8) as u8, i as u8, 2]);
-            r.learn(&format!("n{i}"), Scope::Both, &[a, b]);
+            r.learn(&format!("n{i}"), Scope::Both, &[a, b], None);
         }
         assert_eq!(r.len(), MAX_NAMES);
         assert!(r.addrs("n0").is_none());
         assert!(r.addrs(&format!("n{}", MAX_NAMES + 9)).is_some());
         let many: Vec<IpAddr> = (0..200u8).map(|i| IpAddr::from([127, 9, 9, i])).collect();
-        r.learn("big", Scope::Both, &many);
+        r.learn("big", Scope::Both, &many, None);
         assert_eq!(r.addrs("big").unwrap().len(), MAX_ADDRS);
     }
 }

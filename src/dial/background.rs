@@ -50,6 +50,17 @@ pub struct Start {
 enum Cmd {
     Race(Box<Race>),
     Cancel(u64),
+    /// A re-resolution for a race came back.
+    Refill(u64, Option<crate::resolver::Answer>),
+}
+
+/// Re-resolution of a race's name: asked at most once, when the list runs dry with nothing
+/// connected.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Refill {
+    Unasked,
+    Asked,
+    Done,
 }
 
 struct Handle {
@@ -83,6 +94,9 @@ struct Race {
     next_start: Instant,
     delay: Duration,
     deadline: Option<Instant>,
+    refill: Refill,
+    /// Every address tried or planned: re-resolution only adds others.
+    tried: Vec<std::net::IpAddr>,
 }
 
 /// Sends a command to the reactor, starting it first when needed (or anew in a forked child,
@@ -212,6 +226,13 @@ pub fn start(state: &'static State, st: Start) -> bool {
             started: now,
         });
     }
+    let tried: Vec<std::net::IpAddr> = st
+        .queue
+        .iter()
+        .map(|a| a.ip())
+        .chain(st.outcomes.iter().map(|o| o.addr.ip()))
+        .chain(st.program_attempt.map(|a| a.ip()))
+        .collect();
     let race = Box::new(Race {
         id,
         fd,
@@ -227,10 +248,12 @@ pub fn start(state: &'static State, st: Start) -> bool {
         } else {
             now + st.delay
         },
+        tried,
         pending,
         outcomes: st.outcomes,
         delay: st.delay,
         deadline: st.deadline,
+        refill: Refill::Unasked,
     });
     if let Err(cmd) = send(state, Cmd::Race(race)) {
         // No reactor: put the program's socket back as if nothing happened.
@@ -337,6 +360,11 @@ fn run(state: &'static State, rx: Receiver<Cmd>, epfd: c_int, wake: c_int) {
                     }
                     races.insert(race.id, race);
                 }
+                Cmd::Refill(id, answer) => {
+                    if let Some(race) = races.get_mut(&id) {
+                        race.refilled(state, answer);
+                    }
+                }
                 Cmd::Cancel(id) => {
                     if let Some(race) = races.remove(&id) {
                         log::debug!(
@@ -356,6 +384,7 @@ fn run(state: &'static State, rx: Receiver<Cmd>, epfd: c_int, wake: c_int) {
                 continue;
             };
             race.start_due(epfd, id, &mut owner);
+            race.maybe_refill(state);
             if let Some(done) = race.decided() {
                 if let Some(race) = races.remove(&id) {
                     race.finish(state, epfd, done, &mut owner);
@@ -373,7 +402,14 @@ enum Done {
 
 impl Race {
     fn wake_at(&self) -> Option<Instant> {
-        let start = (!self.queue.is_empty()).then_some(self.next_start);
+        let start = if !self.queue.is_empty() {
+            Some(self.next_start)
+        } else if self.refill == Refill::Unasked {
+            // When to ask DNS again if nothing has answered by then.
+            self.pending.iter().map(|a| a.started + self.delay).max()
+        } else {
+            None
+        };
         match (start, self.deadline) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -499,12 +535,52 @@ impl Race {
         }
     }
 
+    /// Asks DNS once more when the list ran dry and nothing answered within the attempt delay.
+    fn maybe_refill(&mut self, state: &'static State) {
+        let now = Instant::now();
+        if self.refill != Refill::Unasked
+            || !self.queue.is_empty()
+            || self.decided().is_some()
+            || !self.pending.iter().all(|a| now >= a.started + self.delay)
+        {
+            return;
+        }
+        self.refill = Refill::Asked;
+        let id = self.id;
+        crate::resolver::resolve_later(&state.config, &self.name, move |answer| {
+            let _ = send(state, Cmd::Refill(id, answer));
+        });
+    }
+
+    fn refilled(&mut self, state: &'static State, answer: Option<crate::resolver::Answer>) {
+        self.refill = Refill::Done;
+        let Some(answer) = answer else { return };
+        state.registry.write().learn(
+            &self.name,
+            crate::registry::Scope::Both,
+            &answer.addrs,
+            Some(answer.valid_until),
+        );
+        let port = self.chosen.port();
+        for ip in answer.addrs {
+            if !self.tried.contains(&ip) && self.tmpl.can_reach(ip) {
+                log::info!("{}: DNS now also lists {ip}", self.name);
+                self.tried.push(ip);
+                self.queue.push_back(SocketAddr::new(ip, port));
+            }
+        }
+        self.next_start = Instant::now();
+    }
+
     fn decided(&self) -> Option<Done> {
         if self.outcomes.iter().any(|o| o.result.is_ok()) {
             return Some(Done::Won(0));
         }
         if self.pending.is_empty() && self.queue.is_empty() {
-            return Some(Done::Failed);
+            return match self.refill {
+                Refill::Done => Some(Done::Failed),
+                _ => None,
+            };
         }
         if self.deadline.is_some_and(|d| Instant::now() >= d) {
             return Some(Done::TimedOut);

@@ -39,12 +39,17 @@ impl Drop for FlagsRestore {
 
 /// A blocking connect on `fd` across `candidates` (already ordered and filtered by
 /// [`Template::can_reach`]). The program's thread waits here, as it would in libc's connect.
+///
+/// `refill` is asked once for more addresses when the list runs dry with nothing connected:
+/// every attempt failed, or none answered within the attempt delay (re-resolution).
 pub fn dial_blocking(
     fd: c_int,
     tmpl: &Template,
     candidates: &[SocketAddr],
     budget: &Budget,
+    refill: &mut dyn FnMut() -> Vec<SocketAddr>,
 ) -> Report {
+    let mut refill = Some(refill);
     let mut outcomes = Vec::new();
     let mut restore = FlagsRestore {
         fd,
@@ -62,6 +67,12 @@ pub fn dial_blocking(
         if let Some((deadline, errno)) = budget.deadline {
             if now >= deadline {
                 break 'race Ended::Stopped(errno);
+            }
+        }
+        if queue.is_empty() && pending.iter().all(|a| now >= a.started + budget.delay) {
+            if let Some(more) = refill.take() {
+                queue.extend(more());
+                next_start = Instant::now();
             }
         }
         // Start every attempt that is due: the first at once, then one per delay, and the next
@@ -152,12 +163,24 @@ pub fn dial_blocking(
             }
         }
         if pending.is_empty() {
+            if refill.is_some() {
+                continue;
+            }
             break 'race Ended::AllFailed;
         }
 
         // Wait for the next event: an attempt finishing, the next start, the deadline.
         let now = Instant::now();
         let mut wake: Option<Instant> = budget.deadline.map(|d| d.0);
+        if queue.is_empty() && refill.is_some() {
+            // Time to ask DNS again if nothing has answered by then.
+            let t = pending
+                .iter()
+                .map(|a| a.started + budget.delay)
+                .max()
+                .unwrap_or(now);
+            wake = Some(wake.map_or(t, |w| w.min(t)));
+        }
         if !queue.is_empty() {
             let t = if sequential {
                 pending[0].started + budget.delay.max(SEQUENTIAL_SLOT_MIN)

@@ -21,6 +21,22 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
             sys::set_errno(if r == 0 { saved } else { e });
             r
         }
+        Some(Decision::Watch) => {
+            sys::set_errno(saved);
+            // SAFETY: forwarded unchanged.
+            let r = unsafe { sys::connect(fd, addr, len) };
+            if r == -1 && failover::is_dead_address_error(sys::errno()) {
+                let e = sys::errno();
+                if let Some(Decision::Return(r, e2)) =
+                    inside(|s| failover::after_failure(s, fd, target, e))
+                {
+                    sys::set_errno(if r == 0 { saved } else { e2 });
+                    return r;
+                }
+                sys::set_errno(e);
+            }
+            r
+        }
         Some(Decision::PassThrough) | None => {
             sys::set_errno(saved);
             // SAFETY: forwarded unchanged.

@@ -5,12 +5,13 @@
 //! what a program that only tries the first address gets.
 
 use crate::args::{self, Item, Parser};
-use crate::plan;
 use crate::term::Style;
+use crate::{cache, plan};
 use std::ffi::{CStr, CString, OsString};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
@@ -20,7 +21,9 @@ Resolve NAME as the system does (getaddrinfo, every address family, the system's
 every address in parallel with a TCP connect, and print one row per address: address, family,
 result (open, refused, unreachable, no answer), time, and the order dnsfo would try them in.
 Then: which address a program gets without dnsfo (the first one) and with it (the first live
-address in dnsfo's order, and about how long that takes with the attempt delay).
+address in dnsfo's order, and about how long that takes with the attempt delay), and what the
+shared winner cache (DNSFO_CACHE_DIR, read as the library reads it) holds for NAME:PORT: a
+cached winner is what a fresh program tries first.
 
 PORT defaults to 80. An IPv6 literal with a port is written [ADDR]:PORT.
 
@@ -39,6 +42,121 @@ the estimated connect time as it would cap the real one.
 Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage error or
 when NAME cannot be resolved.
 ";
+
+/// What the shared winner cache (`src/cache.rs`, read as the library reads it) says about this
+/// (name, port): a fresh program starts from it.
+#[derive(Debug)]
+enum Cached {
+    /// `DNSFO_CACHE=0`, or no directory can be derived (no HOME, no XDG_RUNTIME_DIR).
+    Off(&'static str),
+    /// The directory does not exist yet: nothing was ever cached by this user.
+    Missing(PathBuf),
+    /// Not the user's own private directory: the library ignores it.
+    Untrusted(PathBuf),
+    /// No live entry for this name and port (among the addresses resolved now).
+    NoEntry(PathBuf),
+    Winner {
+        dir: PathBuf,
+        ip: IpAddr,
+        expires_in_ms: u64,
+    },
+}
+
+impl Cached {
+    fn read(host: &str, port: u16, known: &[IpAddr]) -> Cached {
+        let on = match std::env::var("DNSFO_CACHE") {
+            Ok(v) => !matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "0" | "false" | "no" | "off"
+            ),
+            Err(_) => true,
+        };
+        if !on {
+            return Cached::Off("DNSFO_CACHE=0");
+        }
+        let dir = match std::env::var_os("DNSFO_CACHE_DIR").filter(|d| !d.is_empty()) {
+            Some(d) if d.as_encoded_bytes().starts_with(b"/") => Some(PathBuf::from(d)),
+            _ => cache::default_dir(|k| std::env::var_os(k)),
+        };
+        let Some(dir) = dir else {
+            return Cached::Off("no HOME or XDG_RUNTIME_DIR");
+        };
+        if std::fs::symlink_metadata(&dir).is_err() {
+            return Cached::Missing(dir);
+        }
+        let Some(c) = cache::Cache::open(&dir) else {
+            return Cached::Untrusted(dir);
+        };
+        let entries = c.load();
+        let now = cache::now_ms();
+        match cache::winners_for(&entries, host, known)
+            .into_iter()
+            .find(|e| e.port == port)
+        {
+            Some(e) => Cached::Winner {
+                dir,
+                ip: e.ip,
+                expires_in_ms: e.expires_ms.saturating_sub(now),
+            },
+            None => Cached::NoEntry(dir),
+        }
+    }
+
+    fn winner(&self) -> Option<IpAddr> {
+        match self {
+            Cached::Winner { ip, .. } => Some(*ip),
+            _ => None,
+        }
+    }
+
+    fn describe(&self, host: &str, port: u16) -> String {
+        let file = |d: &PathBuf| d.join("winners").display().to_string();
+        match self {
+            Cached::Off(why) => format!("off ({why})"),
+            Cached::Missing(d) => format!("empty ({} does not exist yet)", d.display()),
+            Cached::Untrusted(d) => format!(
+                "ignored: {} is not this user's own private directory",
+                d.display()
+            ),
+            Cached::NoEntry(d) => format!("no winner for {host}:{port} in {}", file(d)),
+            Cached::Winner {
+                dir,
+                ip,
+                expires_in_ms,
+            } => format!(
+                "{ip} won for {host}:{port} (in {}, for {:.0} s more): a fresh program tries it first",
+                file(dir),
+                *expires_in_ms as f64 / 1000.0
+            ),
+        }
+    }
+
+    fn json(&self) -> String {
+        let (state, dir) = match self {
+            Cached::Off(_) => ("off", None),
+            Cached::Missing(d) => ("missing", Some(d)),
+            Cached::Untrusted(d) => ("untrusted", Some(d)),
+            Cached::NoEntry(d) => ("no_entry", Some(d)),
+            Cached::Winner { dir, .. } => ("winner", Some(dir)),
+        };
+        let mut s = format!(
+            "{{\"state\":\"{state}\",\"dir\":{}",
+            dir.map_or("null".to_string(), |d| json_str(&d.display().to_string()))
+        );
+        if let Cached::Winner {
+            ip, expires_in_ms, ..
+        } = self
+        {
+            let _ = write!(
+                s,
+                ",\"winner\":{},\"expires_in_ms\":{expires_in_ms}",
+                json_str(&ip.to_string())
+            );
+        }
+        s.push('}');
+        s
+    }
+}
 
 /// At most this many addresses are probed (threads are one per address).
 const MAX_ADDRS: usize = 64;
@@ -475,6 +593,7 @@ struct Report {
     probes: Vec<Probe>,
     /// Indices into `probes`, in the order dnsfo would try them.
     order: Vec<usize>,
+    cached: Cached,
     estimate: Estimate,
 }
 
@@ -488,11 +607,13 @@ impl Report {
         total: usize,
     ) -> Report {
         let known: Vec<IpAddr> = probes.iter().map(|p| p.addr.ip()).collect();
-        // A fresh program: the address it picks is the resolver's first; no memory yet.
+        let cached = Cached::read(host, port, &known);
+        // A fresh program: the address it picks is the resolver's first; its only memory is
+        // the shared cache's winner.
         let planned = plan::plan(&plan::Input {
             chosen: known[0],
             known: &known,
-            winner: None,
+            winner: cached.winner(),
             dead_until: &|_| None,
         });
         let order: Vec<usize> = planned
@@ -514,6 +635,7 @@ impl Report {
             total,
             probes,
             order,
+            cached,
             estimate,
         }
     }
@@ -588,10 +710,12 @@ impl Report {
             )],
             None => vec!["no address answers: the program sees the error of its own choice".into()],
         };
-        lines.push(
-            "why: the first live address in dnsfo's order (the program's choice, then the resolver's order with families interleaved, RFC 8305)"
-                .into(),
-        );
+        lines.push(match self.cached.winner() {
+            Some(w) => format!(
+                "why: the first live address in dnsfo's order (the cached winner {w}, then the program's choice, then the resolver's order with families interleaved, RFC 8305)"
+            ),
+            None => "why: the first live address in dnsfo's order (the program's choice, then the resolver's order with families interleaved, RFC 8305)".into(),
+        });
         lines
     }
 
@@ -628,6 +752,9 @@ impl Report {
             .map(|(i, p)| {
                 let rank = self.try_rank(i);
                 let mut dn = ordinal(rank);
+                if Some(p.addr.ip()) == self.cached.winner() {
+                    dn.push_str(" (cached)");
+                }
                 if Some(p.addr.ip()) == pick && self.probes.len() > 1 {
                     dn.push_str("  <- dnsfo picks");
                 }
@@ -696,7 +823,12 @@ impl Report {
         }
         let _ = writeln!(
             out,
-            "settings:      attempt delay {} ms{}; memory is per program (a fresh program starts with none)",
+            "cache:         {}",
+            self.cached.describe(&self.host, self.port)
+        );
+        let _ = writeln!(
+            out,
+            "settings:      attempt delay {} ms{}",
             self.attempt_delay,
             match self.connect_cap {
                 Some(c) => format!(", connect timeout {c} ms"),
@@ -746,7 +878,8 @@ impl Report {
         }
         let _ = write!(
             s,
-            ",\"without_dnsfo\":{},\"with_dnsfo\":{},\"reachable\":{}}}",
+            ",\"cache\":{},\"without_dnsfo\":{},\"with_dnsfo\":{},\"reachable\":{}}}",
+            self.cached.json(),
             json_str(&self.without_dnsfo()),
             json_str(&self.with_dnsfo().join("; ")),
             self.probes.iter().any(|p| p.outcome == Outcome::Open)

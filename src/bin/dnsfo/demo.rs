@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -33,6 +34,7 @@ first address only (python3's socket.connect, else perl's IO::Socket::INET) runs
   1. dnsfo check svc:PORT   what dnsfo sees
   2. without dnsfo          it hangs (cut off after --cutoff seconds)
   3. with dnsfo run         it reaches 127.0.0.3 in about the attempt delay (250 ms)
+  4. again, a new process   it goes straight to 127.0.0.3 (dnsfo's shared winner cache)
 
 Options:
   --cutoff SECONDS     how long the program may hang without dnsfo (default 5, 1..=60)
@@ -41,7 +43,8 @@ Options:
   -V, --version        show the version and exit
 
 Needs unprivileged user namespaces (or root), and python3 or perl. Nothing is installed or
-changed outside the namespace; it disappears when the demo exits.
+changed outside the namespace (the winner cache is a private temporary one); it all disappears
+when the demo exits.
 
 Exit status: 0 when the program reached the live address with dnsfo; 1 when it did not or the
 demo could not be set up; 2 on a usage error; 125 if libdnsfo.so cannot be found.
@@ -199,6 +202,8 @@ struct Demo {
     up: Option<std::thread::JoinHandle<()>>,
     // The blackhole: a listener with a full accept queue, and what fills it.
     _silent: (OwnedFd, TcpStream),
+    /// A private DNSFO_CACHE_DIR: the demo's name never reaches the user's real cache.
+    cache_dir: PathBuf,
 }
 
 impl Demo {
@@ -224,6 +229,11 @@ impl Demo {
         if order != want {
             return Err(format!("{NAME} resolves to {order:?}, expected {want:?}"));
         }
+        let cache_dir = work.join("cache");
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&cache_dir)
+            .map_err(|e| format!("{}: {e}", cache_dir.display()))?;
         let silent = blackhole(SILENT, o.port)?;
         let stop = Arc::new(AtomicBool::new(false));
         let listener =
@@ -235,61 +245,23 @@ impl Demo {
             stop,
             up: Some(up),
             _silent: silent,
+            cache_dir,
         })
     }
 
-    fn play(mut self, o: &Opts, lib: &Path, exe: &Path, client: &Client) -> u8 {
+    /// Runs the client through `dnsfo run -v`; prints its answer and the library's log.
+    fn with_dnsfo(
+        &self,
+        o: &Opts,
+        lib: &Path,
+        exe: &Path,
+        client: &Client,
+        title: &str,
+    ) -> (bool, Duration) {
         let st = Style::for_fd(1);
         let port = o.port.to_string();
-        println!(
-            "{} before/after, in a private network namespace (nothing leaves this machine)\n",
-            st.bold("dnsfo demo:")
-        );
-        println!("  /etc/hosts in that namespace:");
-        println!("    {SILENT} {NAME}   silent: drops every SYN, like a dead host");
-        println!("    {UP} {NAME}   up: answers \"HELLO {UP}\"");
-        println!("  the program: {}\n", client.label);
-
-        println!(
-            "{}  dnsfo check --timeout 1000 {NAME}:{port}",
-            st.bold("1. What dnsfo sees:")
-        );
-        let mut check = clean(Command::new(exe));
-        check.args(["check", "--timeout", "1000", &format!("{NAME}:{port}")]);
-        let r = run_bounded(check, Duration::from_secs(10));
-        print_indented(&r.stdout, "     ");
-        print_indented(&r.stderr, "     ");
-        println!();
-
-        println!(
-            "{}  {} {NAME} {port}",
-            st.bold("2. Without dnsfo:"),
-            client.shown
-        );
-        let mut plain = clean(Command::new(&client.program));
-        plain.args(&client.args).args([NAME, &port]);
-        let before = run_bounded(plain, Duration::from_secs(o.cutoff));
-        let before_hung = before.timed_out;
-        if before.timed_out {
-            println!(
-                "     {} after {:.1} s: cut off (the kernel would keep trying for ~{} s)",
-                st.red("no answer"),
-                before.elapsed.as_secs_f64(),
-                syn_timeout_s()
-            );
-        } else {
-            print_indented(&before.stdout, "     ");
-            print_indented(&before.stderr, "     ");
-            println!("     exited after {:.2} s", before.elapsed.as_secs_f64());
-        }
-        println!();
-
-        println!(
-            "{}  dnsfo run -v -- {} {NAME} {port}",
-            st.bold("3. With dnsfo:"),
-            client.shown
-        );
-        let mut with = clean(Command::new(exe));
+        println!("{title}  dnsfo run -v -- {} {NAME} {port}", client.shown);
+        let mut with = self.clean(exe);
         with.env("DNSFO_LIB", lib)
             .env("DNSFO_STATS", "1")
             .args(["run", "-v", "--"])
@@ -327,6 +299,70 @@ impl Demo {
             print_indented(&log.join("\n"), "       ");
         }
         println!();
+        (ok, after.elapsed)
+    }
+
+    /// A command with a clean environment and the demo's private winner cache.
+    fn clean(&self, program: &Path) -> Command {
+        let mut c = clean(Command::new(program));
+        c.env("DNSFO_CACHE_DIR", &self.cache_dir);
+        c
+    }
+
+    fn play(mut self, o: &Opts, lib: &Path, exe: &Path, client: &Client) -> u8 {
+        let st = Style::for_fd(1);
+        let port = o.port.to_string();
+        println!(
+            "{} before/after, in a private network namespace (nothing leaves this machine)\n",
+            st.bold("dnsfo demo:")
+        );
+        println!("  /etc/hosts in that namespace:");
+        println!("    {SILENT} {NAME}   silent: drops every SYN, like a dead host");
+        println!("    {UP} {NAME}   up: answers \"HELLO {UP}\"");
+        println!("  the program: {}\n", client.label);
+
+        println!(
+            "{}  dnsfo check --timeout 1000 {NAME}:{port}",
+            st.bold("1. What dnsfo sees:")
+        );
+        let mut check = self.clean(exe);
+        check.args(["check", "--timeout", "1000", &format!("{NAME}:{port}")]);
+        let r = run_bounded(check, Duration::from_secs(10));
+        print_indented(&r.stdout, "     ");
+        print_indented(&r.stderr, "     ");
+        println!();
+
+        println!(
+            "{}  {} {NAME} {port}",
+            st.bold("2. Without dnsfo:"),
+            client.shown
+        );
+        let mut plain = clean(Command::new(&client.program));
+        plain.args(&client.args).args([NAME, &port]);
+        let before = run_bounded(plain, Duration::from_secs(o.cutoff));
+        let before_hung = before.timed_out;
+        if before.timed_out {
+            println!(
+                "     {} after {:.1} s: cut off (the kernel would keep trying for ~{} s)",
+                st.red("no answer"),
+                before.elapsed.as_secs_f64(),
+                syn_timeout_s()
+            );
+        } else {
+            print_indented(&before.stdout, "     ");
+            print_indented(&before.stderr, "     ");
+            println!("     exited after {:.2} s", before.elapsed.as_secs_f64());
+        }
+        println!();
+
+        let (ok, after) = self.with_dnsfo(o, lib, exe, client, &st.bold("3. With dnsfo:"));
+        let (again_ok, again) = self.with_dnsfo(
+            o,
+            lib,
+            exe,
+            client,
+            &st.bold("4. Again, in a new process (the winner is in dnsfo's shared cache now):"),
+        );
 
         self.stop.store(true, Ordering::Relaxed);
         if let Some(h) = self.up.take() {
@@ -334,10 +370,15 @@ impl Demo {
         }
         if ok && before_hung {
             println!(
-                "{} without dnsfo the program hung (cut off after {} s); with dnsfo it reached {UP} in {:.2} s.",
+                "{} without dnsfo the program hung (cut off after {} s); with dnsfo it reached {UP} in {:.2} s{}.",
                 st.green("Result:"),
                 o.cutoff,
-                after.elapsed.as_secs_f64()
+                after.as_secs_f64(),
+                if again_ok {
+                    format!(", and a new process in {:.2} s", again.as_secs_f64())
+                } else {
+                    String::new()
+                }
             );
             0
         } else if ok {

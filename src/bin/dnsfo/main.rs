@@ -15,10 +15,15 @@ mod ns;
 mod run;
 mod term;
 
-// The library's planner, compiled into this binary as plain source (no library link).
+// The library's planner and its shared winner cache (format, trust checks), compiled into this
+// binary as plain source: one definition, no library link.
 #[path = "../../plan.rs"]
 #[allow(dead_code)]
 mod plan;
+
+#[path = "../../cache.rs"]
+#[allow(dead_code)]
+mod cache;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -1,0 +1,480 @@
+//! The `dnsfo` command: help/version and exit codes, `dnsfo run` (environment, LD_PRELOAD,
+//! warnings for statically linked and Go programs), `dnsfo check` against hermetic names with
+//! live, refused and silent addresses, and `dnsfo demo`.
+//!
+//! Names and servers come from scripts/lib/hermetic.py (a private user + mount + network
+//! namespace per run); every address is loopback; every run has a hard time limit.
+
+mod operator_support;
+
+use operator_support::*;
+use std::path::Path;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(20);
+
+fn version_line() -> String {
+    format!("dnsfo {}\n", env!("CARGO_PKG_VERSION"))
+}
+
+#[test]
+fn help_and_version_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["-h"],
+        &["help"],
+        &["run", "--help"],
+        &["check", "--help"],
+        &["demo", "--help"],
+        &["help", "check"],
+    ] {
+        let mut c = dnsfo();
+        c.args(args);
+        let o = run(c, T);
+        assert_eq!(o.code, Some(0), "{args:?}\n{o}");
+        assert!(o.stdout.starts_with("Usage: dnsfo"), "{args:?}\n{o}");
+        assert!(o.stdout.contains("Exit status"), "{args:?}\n{o}");
+        assert!(o.stderr.is_empty(), "{args:?}\n{o}");
+    }
+    for args in [
+        &["--version"][..],
+        &["-V"],
+        &["run", "-V"],
+        &["check", "--version"],
+        &["demo", "-V"],
+    ] {
+        let mut c = dnsfo();
+        c.args(args);
+        let o = run(c, T);
+        assert_eq!(o.code, Some(0), "{args:?}\n{o}");
+        assert_eq!(o.stdout, version_line(), "{args:?}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    for args in [
+        &[][..],
+        &["frobnicate"],
+        &["help", "frobnicate"],
+        &["run"],
+        &["run", "--bogus", "true"],
+        &["run", "--attempt-delay", "abc", "--", "true"],
+        &["run", "--timeout=3600001", "true"],
+        &["run", "--verbose=1", "true"],
+        &["run", "--log-file"],
+        &["check"],
+        &["check", "a", "b"],
+        &["check", "svc:99999"],
+        &["check", "svc:"],
+        &["check", "[::1"],
+        &["check", "--timeout", "0", "svc"],
+        &["check", "--json=1", "svc"],
+        &["demo", "--cutoff", "0"],
+        &["demo", "extra"],
+    ] {
+        let mut c = dnsfo();
+        c.args(args);
+        let o = run(c, T);
+        assert_eq!(o.code, Some(2), "{args:?}\n{o}");
+        assert!(
+            !o.stderr.is_empty(),
+            "{args:?}: a usage error says why\n{o}"
+        );
+        assert!(o.stdout.is_empty(), "{args:?}\n{o}");
+    }
+}
+
+#[test]
+fn run_program_not_found_or_not_executable() {
+    built_lib();
+    let tmp = TempDir::new("cli-noexec");
+    let plain = tmp.path().join("not-executable");
+    std::fs::write(&plain, "data").unwrap();
+    for (prog, code) in [
+        ("/nonexistent/dnsfo-test-program", 127),
+        ("dnsfo-test-no-such-command", 127),
+        (plain.to_str().unwrap(), 126),
+        (tmp.path().to_str().unwrap(), 126),
+    ] {
+        let mut c = dnsfo();
+        c.args(["run", "--", prog]);
+        let o = run(c, T);
+        assert_eq!(o.code, Some(code), "{prog}\n{o}");
+        assert!(o.stderr.starts_with("dnsfo run: "), "{prog}\n{o}");
+    }
+    // No library: 125, and the program does not run.
+    let mut c = dnsfo();
+    c.env("DNSFO_LIB", tmp.path().join("missing.so"))
+        .args(["run", "--", "sh", "-c", "echo ran"]);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(125), "{o}");
+    assert!(o.stdout.is_empty() && o.stderr.contains("DNSFO_LIB"), "{o}");
+}
+
+#[test]
+fn run_sets_the_environment_and_appends_to_ld_preload() {
+    let lib = std::fs::canonicalize(built_lib()).unwrap();
+    let tmp = TempDir::new("cli-env");
+    let script = "printf 'LD_PRELOAD=%s\\n' \"$LD_PRELOAD\"; env | grep '^DNSFO_' | sort; exit 7";
+    let mut c = dnsfo();
+    c.current_dir(tmp.path())
+        .env("LD_PRELOAD", "/nonexistent/other.so")
+        .args([
+            "run",
+            "--attempt-delay",
+            "100",
+            "--timeout=5000",
+            "--dead-ttl",
+            "0042",
+            "--disable",
+            "--log-file",
+            "rel.log",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ]);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(7), "the program's own exit status\n{o}");
+    let dir = std::fs::canonicalize(tmp.path()).unwrap();
+    let want = format!(
+        "LD_PRELOAD=/nonexistent/other.so {}\nDNSFO_ATTEMPT_DELAY_MS=100\nDNSFO_CONNECT_TIMEOUT_MS=5000\n\
+         DNSFO_DEAD_TTL_MS=42\nDNSFO_DISABLE=1\nDNSFO_LOG=debug\nDNSFO_LOG_FILE={}/rel.log\n",
+        lib.display(),
+        dir.display()
+    );
+    assert_eq!(o.stdout, want, "{o}");
+
+    // Already preloaded: not added twice. No options: no DNSFO_* variable set.
+    let mut c = dnsfo();
+    c.env("LD_PRELOAD", &lib).args(["run", "sh", "-c", script]);
+    let o = run(c, T);
+    assert_eq!(o.stdout, format!("LD_PRELOAD={}\n", lib.display()), "{o}");
+    // Arguments after the program are the program's, even when they look like options.
+    let mut c = dnsfo();
+    c.args([
+        "run",
+        "-v",
+        "sh",
+        "-c",
+        "echo \"$DNSFO_LOG $0 $1\"",
+        "--help",
+        "-V",
+    ]);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert_eq!(o.stdout, "debug --help -V\n", "{o}");
+}
+
+/// Compiles C `source` into `dir/name` with `extra` flags; `None` (with the reason) if it cannot.
+fn compile(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    extra: &[&str],
+) -> Result<std::path::PathBuf, String> {
+    if !have("cc") {
+        return Err("cc not found (Debian: gcc)".into());
+    }
+    let src = dir.join(format!("{name}.c"));
+    std::fs::write(&src, source).unwrap();
+    let out = dir.join(name);
+    let mut c = clean("cc");
+    c.args(extra).arg("-o").arg(&out).arg(&src);
+    let o = run(c, Duration::from_secs(60));
+    if o.code != Some(0) {
+        return Err(format!("cc {extra:?} failed: {}", o.stderr.trim()));
+    }
+    Ok(out)
+}
+
+#[test]
+fn run_warns_about_a_static_binary_and_still_runs_it() {
+    built_lib();
+    let tmp = TempDir::new("cli-static");
+    let libc_a = Path::new("/usr/lib/x86_64-linux-gnu/libc.a");
+    if !libc_a.exists() && !Path::new("/usr/lib/libc.a").exists() {
+        return skip(
+            "run_warns_about_a_static_binary_and_still_runs_it",
+            "no libc.a for `cc -static` (Debian: libc6-dev)",
+        );
+    }
+    let prog = compile(
+        tmp.path(),
+        "static_hello",
+        "#include <stdio.h>\nint main(int c, char **v) { printf(\"static hello %s\\n\", c > 1 ? v[1] : \"\"); return 3; }\n",
+        &["-static", "-O1"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut c = dnsfo();
+    c.args(["run", "--"]).arg(&prog).arg("arg1");
+    let o = run(c, T);
+    assert_eq!(o.code, Some(3), "the program ran, with its own status\n{o}");
+    assert_eq!(o.stdout, "static hello arg1\n", "{o}");
+    assert!(
+        o.stderr.contains("dnsfo: warning:")
+            && o.stderr.contains("statically linked")
+            && o.stderr.contains(prog.to_str().unwrap())
+            && o.stderr.contains("running it anyway"),
+        "{o}"
+    );
+    assert_eq!(o.stderr.lines().count(), 1, "one warning line\n{o}");
+    // --quiet: no warning.
+    let mut c = dnsfo();
+    c.args(["run", "-q", "--"]).arg(&prog);
+    let o = run(c, T);
+    assert_eq!((o.code, o.stderr.as_str()), (Some(3), ""), "{o}");
+    // A script whose interpreter is that static binary: warned about too.
+    let script = tmp.path().join("script");
+    std::fs::write(&script, format!("#!{}\n", prog.display())).unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut c = dnsfo();
+    c.args(["run", "--"]).arg(&script);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(3), "{o}");
+    assert!(
+        o.stderr.contains("interpreter") && o.stderr.contains("statically linked"),
+        "{o}"
+    );
+}
+
+#[test]
+fn run_warns_about_a_go_binary_but_not_a_plain_dynamic_one() {
+    built_lib();
+    let tmp = TempDir::new("cli-go");
+    // What the Go toolchain leaves in every binary: a .go.buildinfo section.
+    let go = compile(
+        tmp.path(),
+        "go_like",
+        "__attribute__((section(\".go.buildinfo\"), used)) static const char info[32] = \"\\xff Go buildinf:\";\n\
+         int main(void) { return 0; }\n",
+        &["-O1"],
+    );
+    let plain = compile(
+        tmp.path(),
+        "plain",
+        "int main(void) { return 0; }\n",
+        &["-O1"],
+    );
+    let (go, plain) = match (go, plain) {
+        (Ok(g), Ok(p)) => (g, p),
+        (Err(e), _) | (_, Err(e)) => {
+            return skip(
+                "run_warns_about_a_go_binary_but_not_a_plain_dynamic_one",
+                &e,
+            )
+        }
+    };
+    let mut c = dnsfo();
+    c.args(["run", "--"]).arg(&go);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr.contains("dnsfo: warning:") && o.stderr.contains("Go program"),
+        "{o}"
+    );
+    let mut c = dnsfo();
+    c.args(["run", "--"]).arg(&plain);
+    let o = run(c, T);
+    assert_eq!((o.code, o.stderr.as_str()), (Some(0), ""), "{o}");
+    // Programs on PATH and scripts through env are judged too (sh: dynamic, no warning).
+    let mut c = dnsfo();
+    c.args(["run", "sh", "-c", "exit 0"]);
+    let o = run(c, T);
+    assert_eq!((o.code, o.stderr.as_str()), (Some(0), ""), "{o}");
+}
+
+/// `dnsfo check` in a namespace where svc = silent, refused, up (in that resolver order); also
+/// a name that does not resolve (exit 2).
+#[test]
+fn check_shows_live_refused_and_silent_rows() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_shows_live_refused_and_silent_rows", &why);
+    }
+    let script = format!(
+        "{DNSFO} check --timeout 700 svc:7000; echo \"rc=$?\"; \
+         {DNSFO} check --timeout 700 nosuch.invalid:7000 2>&1; echo \"rc=$?\""
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "refused:127.0.0.3", "up:127.0.0.4"],
+        &["sh", "-c", &script],
+        20,
+    );
+    assert_eq!(
+        h.get("harness", "gai"),
+        "127.0.0.2 127.0.0.3 127.0.0.4",
+        "resolver order\n{h}"
+    );
+    let out = h.stdout();
+    let (table, rest) = out.split_once("rc=").unwrap_or_else(|| panic!("{h}"));
+    assert!(rest.starts_with("0\n"), "exit 0 with one live address\n{h}");
+    assert!(
+        table.starts_with("dnsfo check svc:7000: 3 addresses"),
+        "{h}"
+    );
+    let r = row(table, "127.0.0.2");
+    assert!(
+        r.contains("IPv4") && r.contains("no answer") && r.contains(">700 ms") && r.contains("1st"),
+        "{r}\n{h}"
+    );
+    assert!(!r.contains("picks"), "{r}");
+    let r = row(table, "127.0.0.3");
+    assert!(
+        r.contains("refused") && r.contains("2nd") && !r.contains("picks"),
+        "{r}\n{h}"
+    );
+    let r = row(table, "127.0.0.4");
+    assert!(
+        r.contains("open") && r.contains("3rd") && r.contains("<- dnsfo picks"),
+        "{r}\n{h}"
+    );
+    assert!(
+        table.contains(
+            "without dnsfo: a program that connects to the first address (127.0.0.2) hangs"
+        ),
+        "{h}"
+    );
+    // About one attempt delay (250 ms) plus two loopback round trips.
+    let about: u64 = table
+        .split_once("with dnsfo:    connects to 127.0.0.4 in about ")
+        .and_then(|(_, r)| r.split_once(" ms"))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or_else(|| panic!("no estimate\n{h}"));
+    assert!((250..400).contains(&about), "{about} ms\n{h}");
+    assert!(table.contains("127.0.0.2 no answer, next after the 250 ms attempt delay; 127.0.0.3 refused, next at once"), "{h}");
+    assert!(
+        !table.contains('\x1b'),
+        "no colours when stdout is not a terminal"
+    );
+    let resolve_err = rest.split_once('\n').unwrap().1;
+    assert!(
+        resolve_err.contains("dnsfo check: nosuch.invalid: cannot resolve"),
+        "{h}"
+    );
+    assert!(resolve_err.ends_with("rc=2\n"), "{h}");
+}
+
+/// The shared winner cache, as the library reads it: a cached winner is tried first.
+#[test]
+fn check_shows_the_cached_winner() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_shows_the_cached_winner", &why);
+    }
+    // The harness gives each run a private DNSFO_CACHE_DIR; seed it as the library writes it.
+    let script = format!(
+        "printf 'svc 7000 127.0.0.4 %s\\n' $(( $(date +%s) * 1000 + 60000 )) > \"$DNSFO_CACHE_DIR/winners\"; \
+         {DNSFO} check --timeout 500 svc:7000; echo \"rc=$?\"; \
+         DNSFO_CACHE=0 {DNSFO} check --timeout 500 svc:7000; echo \"rc=$?\""
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3", "up:127.0.0.4"],
+        &["sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    let (cached, off) = out.split_once("rc=0\n").unwrap_or_else(|| panic!("{h}"));
+    let r = row(cached, "127.0.0.4");
+    assert!(
+        r.contains("1st (cached)") && r.contains("<- dnsfo picks"),
+        "{r}\n{h}"
+    );
+    assert!(row(cached, "127.0.0.2").contains("2nd"), "{h}");
+    assert!(
+        cached.contains("cache:         127.0.0.4 won for svc:7000 (in /"),
+        "{h}"
+    );
+    assert!(cached.contains("a fresh program tries it first"), "{h}");
+    assert!(
+        cached.contains("with dnsfo:    connects to 127.0.0.4 in about 0 ms"),
+        "{h}"
+    );
+    assert!(off.contains("cache:         off (DNSFO_CACHE=0)"), "{h}");
+    assert!(row(off, "127.0.0.3").contains("<- dnsfo picks"), "{h}");
+    assert!(off.ends_with("rc=0\n"), "{h}");
+}
+
+#[test]
+fn check_all_dead_exits_1() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_all_dead_exits_1", &why);
+    }
+    let h = Hermetic::run(
+        &["refused:127.0.0.2", "silent:127.0.0.3"],
+        &[DNSFO, "check", "--timeout", "500", "{name}:{port}"],
+        20,
+    );
+    assert_eq!(h.exit(), "1", "exit 1 when no address answers\n{h}");
+    let out = h.stdout();
+    assert!(row(out, "127.0.0.2").contains("refused"), "{h}");
+    assert!(row(out, "127.0.0.3").contains("no answer"), "{h}");
+    assert!(!out.contains("picks"), "{h}");
+    assert!(out.contains("without dnsfo: a program that connects to the first address (127.0.0.2) fails at once (ECONNREFUSED)"), "{h}");
+    assert!(out.contains("with dnsfo:    no address answers"), "{h}");
+    assert!(h.elapsed_ms() < 5000, "parallel probes, bounded\n{h}");
+}
+
+#[test]
+fn check_json_with_ipv6() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_json_with_ipv6", &why);
+    }
+    let script = format!(
+        "{DNSFO} check --json --timeout 500 --attempt-delay 100 svc:7000; echo \"rc=$?\"; \
+         {DNSFO} check --timeout 500 [::1]:7000; echo \"rc=$?\""
+    );
+    let h = Hermetic::run(&["refused:127.0.0.2", "up:::1"], &["sh", "-c", &script], 20);
+    let out = h.stdout();
+    let (json, rest) = out.split_once("\nrc=").unwrap_or_else(|| panic!("{h}"));
+    assert!(rest.starts_with("0\n"), "{h}");
+    assert!(
+        json.starts_with(
+            "{\"name\":\"svc\",\"port\":7000,\"probe_timeout_ms\":500,\"attempt_delay_ms\":100,"
+        ),
+        "{h}"
+    );
+    assert!(
+        json.contains(
+            "\"address\":\"::1\",\"family\":\"ipv6\",\"result\":\"open\",\"errno\":null,"
+        ),
+        "{h}"
+    );
+    assert!(json.contains("\"address\":\"127.0.0.2\",\"family\":\"ipv4\",\"result\":\"refused\",\"errno\":\"ECONNREFUSED\","), "{h}");
+    assert!(json.contains("\"pick\":{\"address\":\"::1\""), "{h}");
+    assert!(json.ends_with("\"reachable\":true}"), "{h}");
+    assert!(rest.contains("dnsfo check [::1]:7000: 1 address"), "{h}");
+    assert!(
+        row(rest, "::1").contains("IPv6") && row(rest, "::1").contains("open"),
+        "{h}"
+    );
+    assert!(rest.ends_with("rc=0\n"), "{h}");
+}
+
+#[test]
+fn demo_before_and_after() {
+    built_lib();
+    if let Some(why) = hermetic_unavailable() {
+        return skip("demo_before_and_after", &why);
+    }
+    let mut c = dnsfo();
+    c.args(["demo", "--cutoff", "2", "--port", "8081"]);
+    let o = run(c, Duration::from_secs(40));
+    assert_eq!(o.code, Some(0), "{o}");
+    let s = &o.stdout;
+    assert!(s.contains("1. What dnsfo sees:"), "{o}");
+    assert!(s.contains("<- dnsfo picks"), "{o}");
+    assert!(
+        s.contains("2. Without dnsfo:") && s.contains("no answer after 2."),
+        "{o}"
+    );
+    assert!(s.contains("GOT HELLO 127.0.0.3"), "{o}");
+    assert!(s.contains("the library's log (-v):"), "{o}");
+    assert_eq!(
+        s.matches("GOT HELLO 127.0.0.3").count(),
+        2,
+        "steps 3 and 4\n{o}"
+    );
+    assert!(s.contains("4. Again, in a new process"), "{o}");
+    assert!(s.contains("Result: without dnsfo the program hung"), "{o}");
+    assert!(o.elapsed < Duration::from_secs(15), "{o}");
+}

@@ -47,6 +47,11 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let Some((name, mut known)) = lookup(s, chosen) else {
         return Decision::PassThrough;
     };
+    if known.len() < 2 && !s.registry.read().stale(&name, Instant::now()) {
+        // A one-address name: nothing to race. libc connects; dnsfo looks again only if the
+        // address turns out dead (re-resolution).
+        return Decision::Watch;
+    }
     let Some(fdstate) = FDS.get(fd) else {
         return Decision::PassThrough;
     };

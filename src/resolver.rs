@@ -103,6 +103,19 @@ fn engine(config: &Config) -> Option<(TokioResolver, tokio::runtime::Handle)> {
         .map(|e| (e.resolver.clone(), e.runtime.handle().clone()))
 }
 
+/// In a `fork()`ed child no other thread exists, so a lock found held was held by a thread
+/// that is gone: release it (the data behind it is plain and consistent between statements).
+pub fn after_fork_child() {
+    if ENGINE.is_locked() {
+        // SAFETY: the holder does not exist in this process; nobody else can be inside.
+        unsafe { ENGINE.force_unlock() };
+    }
+    if NEGATIVE.is_locked() {
+        // SAFETY: as above.
+        unsafe { NEGATIVE.force_unlock() };
+    }
+}
+
 fn negative(name: &str, now: Instant) -> bool {
     let mut n = NEGATIVE.lock();
     let map = n.get_or_insert_with(HashMap::new);

@@ -61,7 +61,7 @@ fn init() -> State {
     if config.stats && !config.disabled {
         crate::stats::enable(config.log_file.clone());
     }
-    crate::sys::register_atfork(prepare_fork, after_fork, after_fork);
+    crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
     log::debug!("initialised: {config:?}");
     let cache = config
         .cache_dir
@@ -84,6 +84,11 @@ extern "C" fn prepare_fork() {
         std::mem::forget(s.registry.write());
         std::mem::forget(s.health.lock());
     }
+}
+
+extern "C" fn after_fork_child() {
+    after_fork();
+    crate::resolver::after_fork_child();
 }
 
 extern "C" fn after_fork() {

@@ -382,7 +382,9 @@ fn nonblocking(
 /// else the first real failure.
 pub(crate) fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
     let chosen = sys::canonical_ip(addr.ip());
-    let real = |o: &&dial::Outcome| !o.abandoned && o.result.is_err();
+    let real = |o: &&dial::Outcome| {
+        !o.abandoned && o.result.is_err() && o.result != Err(dial::ERROR_LEFT_UNREAD)
+    };
     outcomes
         .iter()
         .filter(real)

@@ -41,6 +41,9 @@ pub struct EpollReg {
 pub struct RaceLink {
     pub id: u64,
     pub shadow: i32,
+    /// Device and inode of the placeholder: if the fd stops being it (closed with a raw
+    /// syscall, number reused), the race is no longer this fd's.
+    pub placeholder: (u64, u64),
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -52,8 +55,9 @@ pub struct FdState {
     pub bind: Option<SocketAddr>,
     pub epoll: Vec<EpollReg>,
     pub race: Option<RaceLink>,
-    /// The error `SO_ERROR` must report once, after a background connect failed everywhere.
-    pub pending_error: Option<i32>,
+    /// The error `SO_ERROR` must report once, after a background connect failed everywhere,
+    /// and the inode of the socket it belongs to.
+    pub pending_error: Option<(i32, (u64, u64))>,
 }
 
 /// Most epoll registrations remembered per fd (one per epoll instance watching it).

@@ -358,7 +358,7 @@ pub fn write_all(fd: c_int, mut buf: &[u8]) {
 /// The symbolic name of an errno value, for logs.
 pub fn errno_name(e: c_int) -> &'static str {
     match e {
-        0 => "OK",
+        0 => "failed (error left for the program)",
         libc::ECONNREFUSED => "ECONNREFUSED",
         libc::ETIMEDOUT => "ETIMEDOUT",
         libc::EHOSTUNREACH => "EHOSTUNREACH",

@@ -95,6 +95,8 @@ struct Race {
     delay: Duration,
     deadline: Option<Instant>,
     refill: Refill,
+    /// The program's own socket failed and still holds its unread error.
+    shadow_failed: bool,
     /// Every address tried or planned: re-resolution only adds others.
     tried: Vec<std::net::IpAddr>,
 }
@@ -209,8 +211,13 @@ pub fn start(state: &'static State, st: Start) -> bool {
         for r in &slot.epoll {
             let _ = sys::epoll_op(r.epfd, libc::EPOLL_CTL_ADD, fd, r.events, r.data);
         }
-        slot.race = Some(RaceLink { id, shadow });
-        Ok((shadow, sys::inode(fd).unwrap_or_default()))
+        let placeholder = sys::inode(fd).unwrap_or_default();
+        slot.race = Some(RaceLink {
+            id,
+            shadow,
+            placeholder,
+        });
+        Ok((shadow, placeholder))
     });
     sys::close_fd(rd);
     let Ok((shadow, placeholder)) = set_up else {
@@ -254,6 +261,7 @@ pub fn start(state: &'static State, st: Start) -> bool {
         delay: st.delay,
         deadline: st.deadline,
         refill: Refill::Unasked,
+        shadow_failed: false,
     });
     if let Err(cmd) = send(state, Cmd::Race(race)) {
         // No reactor: put the program's socket back as if nothing happened.
@@ -420,6 +428,23 @@ impl Race {
         let Some(i) = self.pending.iter().position(|a| a.fd == sock) else {
             return;
         };
+        let failed_bits = bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
+        if sock == self.shadow && failed_bits {
+            // The program's own socket failed: leave its error unread, so that if every other
+            // address fails too, the program gets this very socket back with the kernel's
+            // POLLERR and SO_ERROR, exactly as without dnsfo.
+            let a = self.pending.remove(i);
+            self.outcomes.push(Outcome {
+                addr: a.addr,
+                result: Err(super::ERROR_LEFT_UNREAD),
+                elapsed: a.started.elapsed(),
+                abandoned: false,
+            });
+            self.shadow_failed = true;
+            self.drop_attempt(epfd, a.fd, owner);
+            self.next_start = Instant::now();
+            return;
+        }
         let err = sys::getsockopt_int(sock, libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(libc::EIO);
         let a = &self.pending[i];
         if err == 0
@@ -625,10 +650,12 @@ impl Race {
             Done::TimedOut => libc::ETIMEDOUT,
             _ => crate::failover::errno_to_report(self.chosen, &self.outcomes),
         };
-        // What goes on the program's fd: the winner, or a fresh unconnected socket whose
-        // SO_ERROR (answered by the getsockopt hook) is the error the program would have seen.
+        // What goes on the program's fd: the winner; else the program's own failed socket with
+        // its error unread; else a fresh unconnected socket whose SO_ERROR (answered by the
+        // getsockopt hook) is the error the program would have seen.
         let sock = match &winner {
             Some(w) => Some(w.fd),
+            None if self.shadow_failed && !matches!(done, Done::TimedOut) => Some(self.shadow),
             None => self.tmpl.open_unconnected().ok(),
         };
         let (fd, id) = (self.fd, self.id);
@@ -636,9 +663,12 @@ impl Race {
             let Some(slot) = slot.as_deref_mut() else {
                 return false;
             };
-            if slot.race.map(|l| l.id) != Some(id)
-                || sys::inode(fd).unwrap_or_default() != self.placeholder
-            {
+            if slot.race.map(|l| l.id) != Some(id) {
+                return false;
+            }
+            if sys::inode(fd).unwrap_or_default() != self.placeholder {
+                // Closed behind libc's back and the number reused: the race is not this fd's.
+                slot.race = None;
                 return false;
             }
             let Some(sock) = sock else { return false };
@@ -655,8 +685,8 @@ impl Race {
             let placed = swap_in(fd, sock, &regs);
             let _ = sys::fcntl_set(fd, libc::F_SETFL, flags);
             slot.race = None;
-            if winner.is_none() {
-                slot.pending_error = Some(errno);
+            if winner.is_none() && sock != self.shadow {
+                slot.pending_error = Some((errno, sys::inode(fd).unwrap_or_default()));
             }
             placed
         });

@@ -146,6 +146,10 @@ pub(crate) fn connect_program_fd(fd: c_int, addr: SocketAddr, domain: c_int) -> 
     }
 }
 
+/// An attempt's "errno" when it failed but its error was deliberately left unread on the
+/// socket (for the program to read itself).
+pub const ERROR_LEFT_UNREAD: c_int = 0;
+
 /// One attempt's result, for the caller's health records and log.
 #[derive(Clone, Debug)]
 pub struct Outcome {

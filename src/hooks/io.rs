@@ -17,8 +17,14 @@ fn racing(fd: c_int) -> bool {
     let Some(_entered) = guard::enter() else {
         return false;
     };
-    guard::contain(|| FDS.locked(fd, |s| s.as_deref().is_some_and(|s| s.race.is_some())))
-        .unwrap_or(false)
+    guard::contain(|| {
+        FDS.locked(fd, |s| {
+            s.as_deref_mut().is_some_and(|s| {
+                s.race.is_some() && super::still_special(fd, s) && s.race.is_some()
+            })
+        })
+    })
+    .unwrap_or(false)
 }
 
 fn would_block() -> isize {

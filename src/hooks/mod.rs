@@ -19,3 +19,25 @@ fn inside<R>(f: impl FnOnce(&'static State) -> R) -> Option<R> {
     let _entered = crate::guard::enter()?;
     crate::guard::contain(|| state::get().map(f)).flatten()
 }
+
+/// Is this fd still what dnsfo's per-fd record says (a placeholder, or a socket owing an error)?
+/// A program or library may close an fd with a raw syscall and get the number back from an
+/// unhooked call (`socketpair`, `accept`, `open`): then the record is forgotten (and its race
+/// called off) instead of answering for an fd that is no longer ours.
+fn still_special(fd: libc::c_int, s: &mut crate::fdtable::FdState) -> bool {
+    let ino = crate::sys::inode(fd);
+    if let Some(link) = s.race {
+        if ino != Some(link.placeholder) {
+            s.race = None;
+            if let Some(st) = state::get() {
+                crate::dial::background::cancel(st, link.id);
+            }
+        }
+    }
+    if let Some((_, owner)) = s.pending_error {
+        if ino != Some(owner) {
+            s.pending_error = None;
+        }
+    }
+    s.is_special()
+}

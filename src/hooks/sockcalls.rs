@@ -20,7 +20,12 @@ fn with_special<R>(fd: c_int, f: impl FnOnce(&mut FdState) -> Option<R>) -> Opti
     let _entered = guard::enter()?;
     guard::contain(|| {
         FDS.locked(fd, |slot| {
-            slot.as_deref_mut().filter(|s| s.is_special()).and_then(f)
+            let s = slot.as_deref_mut()?;
+            if s.is_special() && super::still_special(fd, s) {
+                f(s)
+            } else {
+                None
+            }
         })
     })
     .flatten()
@@ -48,7 +53,7 @@ pub unsafe extern "C" fn getsockopt(
             return Some(unsafe { sys::getsockopt(link.shadow, level, name, val, len) });
         }
         if so_error {
-            let e = s.pending_error.take()?;
+            let (e, _) = s.pending_error.take()?;
             // SAFETY: the program's buffer, as for libc.
             return Some(unsafe { sys::answer_int_opt(val, len, e) });
         }

@@ -674,3 +674,52 @@ fn log_file_refused_first() {
         "log: no line names the name/address and an outcome\n{o}"
     );
 }
+
+// ------------------------------------------------------------------------------------------
+// Lookups after a failover: same addresses, winner first, known-dead last
+// ------------------------------------------------------------------------------------------
+
+#[test]
+fn lookups_reordered_after_failover() {
+    let addrs = &["refused:127.0.0.2", "refused:127.0.0.3", "up:127.0.0.4"];
+    let o = scenario("c-order", addrs, &["dnsfo", "plain"], &[]);
+    let (d, p) = (o.run("dnsfo"), o.run("plain"));
+    let line = |run: &Run, tag: &str| -> String {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(tag))
+            .unwrap_or_else(|| panic!("{}: no {tag} line\n{o}", run.name))
+            .to_string()
+    };
+    // Before any connect the resolver's order stands, canonical name on the head.
+    assert_eq!(
+        line(&d, "GAI1"),
+        "GAI1 127.0.0.2 127.0.0.3 127.0.0.4 canon=svc",
+        "{o}"
+    );
+    assert_eq!(line(&d, "CONNECT"), "CONNECT ok", "{o}");
+    // After the failover: the winner first, the dead ones last (soonest to recover first),
+    // the same three addresses, the canonical name still on the head node.
+    assert_eq!(
+        line(&d, "GAI2"),
+        "GAI2 127.0.0.4 127.0.0.2 127.0.0.3 canon=svc",
+        "{o}"
+    );
+    assert_eq!(
+        line(&d, "GHBN"),
+        "GHBN 127.0.0.4 127.0.0.2 127.0.0.3",
+        "{o}"
+    );
+    // Without dnsfo nothing moves.
+    assert_eq!(line(&p, "CONNECT"), "CONNECT ERR ECONNREFUSED", "{o}");
+    assert_eq!(
+        line(&p, "GAI2"),
+        "GAI2 127.0.0.2 127.0.0.3 127.0.0.4 canon=svc",
+        "{o}"
+    );
+    assert_eq!(
+        line(&p, "GHBN"),
+        "GHBN 127.0.0.2 127.0.0.3 127.0.0.4",
+        "{o}"
+    );
+}

@@ -99,7 +99,8 @@ def lib_stale() -> bool:
 # Clients: built-in table and (cached) compilation
 # --------------------------------------------------------------------------------------------
 
-C_CLIENTS = ("c_gethostbyname", "c_getaddrinfo", "c_sockopt", "c_sndtimeo", "c_sigalrm", "c_twice")
+C_CLIENTS = ("c_gethostbyname", "c_getaddrinfo", "c_sockopt", "c_sndtimeo", "c_sigalrm", "c_twice",
+             "c_order")
 
 JAVA_OPTS = [
     # keep the system's getaddrinfo order (Java's default puts IPv4 first on its own)
@@ -121,6 +122,7 @@ CLIENTS: dict[str, tuple[list[str], str | None]] = {
     "c-sndtimeo": (["{bin}/c_sndtimeo", "{name}", "{port}", "300"], "c_sndtimeo"),
     "c-sigalrm": (["{bin}/c_sigalrm", "{name}", "{port}", "300"], "c_sigalrm"),
     "c-twice": (["{bin}/c_twice", "{name}", "{port}"], "c_twice"),
+    "c-order": (["{bin}/c_order", "{name}", "{port}"], "c_order"),
 }
 
 

@@ -11,6 +11,9 @@ use crate::stats;
 use std::net::IpAddr;
 use std::time::Instant;
 
+/// How often the shared cache file is looked at for other processes' news.
+const CACHE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Records the answer for `name` and returns the order to give it back in (`None`: as is).
 pub fn learn(
     s: &State,
@@ -24,10 +27,12 @@ pub fn learn(
     }
     let name = registry::normalize(name);
     s.registry.write().learn(&name, scope, addrs, None);
-    if addrs.len() > 1 {
-        stats::add(&stats::LOOKUPS, 1);
-    }
     state::note_lookup(&name);
+    if addrs.len() < 2 {
+        // One address: nothing to order, no winner to share.
+        return None;
+    }
+    stats::add(&stats::LOOKUPS, 1);
     seed_from_cache(s, &name, addrs);
     let now = Instant::now();
     let h = s.health.lock();
@@ -53,10 +58,18 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
     let Some(mut cached) = s.cached.try_lock() else {
         return;
     };
-    let stamp = cache.stamp();
-    if stamp != cached.stamp {
-        cached.entries = cache.load();
-        cached.stamp = stamp;
+    // Other processes' writes are picked up within a second; no file access per lookup.
+    let now = Instant::now();
+    if cached
+        .checked
+        .is_none_or(|t| now.duration_since(t) >= CACHE_RECHECK)
+    {
+        cached.checked = Some(now);
+        let stamp = cache.stamp();
+        if stamp != cached.stamp {
+            cached.entries = cache.load();
+            cached.stamp = stamp;
+        }
     }
     let seeds: Vec<(u16, IpAddr)> = crate::cache::winners_for(&cached.entries, name, addrs)
         .into_iter()

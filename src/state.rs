@@ -25,6 +25,7 @@ pub struct State {
 
 #[derive(Default)]
 pub struct CachedWinners {
+    pub checked: Option<std::time::Instant>,
     pub stamp: Option<(std::time::SystemTime, u64)>,
     pub entries: Vec<crate::cache::Entry>,
 }

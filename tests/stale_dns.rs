@@ -19,12 +19,7 @@
 //! The library is `$DNSFO_LIB`, else `target/release/libdnsfo.so` (`cargo build --release --lib`).
 //! Only loopback addresses are used; every run has a hard timeout, every server a lifetime.
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::io::Read;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/dnsstale.py");
 /// Hard cap on one harness invocation (its own watchdog fires well before).
@@ -37,57 +32,13 @@ const NO_DELAY_MS: u64 = 100;
 /// Bound on a connect that re-resolves (the kernel alone would refuse, or wait ~127 s).
 const RERESOLVE_BOUND_MS: u64 = 2000;
 
-// ------------------------------------------------------------------------------------------
-// Running the harness and reading its output
-// ------------------------------------------------------------------------------------------
-
-/// Everything one harness invocation reported: `harness` facts and one section per client run.
-struct Outcome {
-    cmdline: String,
-    fields: BTreeMap<(String, String), String>,
-    order: Vec<String>,
-    status: Option<i32>,
-    stderr: String,
-}
-
-fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut it = s.chars();
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match it.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('\\') => out.push('\\'),
-            Some('x') => {
-                let hex: String = it.by_ref().take(2).collect();
-                out.push(u8::from_str_radix(&hex, 16).map(char::from).unwrap_or('?'));
-            }
-            Some(o) => {
-                out.push('\\');
-                out.push(o);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
-}
+mod harness;
+use harness::Outcome;
 
 impl Outcome {
-    fn get(&self, section: &str, key: &str) -> &str {
-        self.fields
-            .get(&(section.to_string(), key.to_string()))
-            .map(String::as_str)
-            .unwrap_or("")
-    }
-
     /// A client run's section; fails the test when it is missing or was skipped.
     #[track_caller]
-    fn run(&self, section: &str) -> Run<'_> {
+    fn client(&self, section: &str) -> Client<'_> {
         assert!(
             self.order.iter().any(|v| v == section),
             "run {section} missing from the harness output\n{self}"
@@ -97,48 +48,20 @@ impl Outcome {
             skipped.is_empty(),
             "{section}: {skipped} (run `cargo build --release --lib`)\n{self}"
         );
-        Run {
+        Client {
             o: self,
             section: section.to_string(),
         }
     }
-
-    fn has(&self, section: &str) -> bool {
-        self.order.iter().any(|v| v == section)
-    }
-}
-
-impl fmt::Display for Outcome {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "---- harness: {}", self.cmdline)?;
-        writeln!(f, "exit status: {:?}", self.status)?;
-        for ((section, key), value) in &self.fields {
-            if section == "harness" {
-                writeln!(f, "  {key}: {}", value.trim_end().replace('\n', "\n      "))?;
-            }
-        }
-        for v in &self.order {
-            writeln!(f, "-- run {v}")?;
-            for ((section, key), value) in &self.fields {
-                if section == v && !value.is_empty() {
-                    writeln!(f, "  {key}: {}", value.trim_end().replace('\n', "\n      "))?;
-                }
-            }
-        }
-        if !self.stderr.is_empty() {
-            writeln!(f, "-- harness stderr\n{}", self.stderr)?;
-        }
-        Ok(())
-    }
 }
 
 /// One client run as reported by the harness.
-struct Run<'a> {
+struct Client<'a> {
     o: &'a Outcome,
     section: String,
 }
 
-impl Run<'_> {
+impl Client<'_> {
     fn get(&self, key: &str) -> &str {
         self.o.get(&self.section, key)
     }
@@ -205,81 +128,7 @@ impl Run<'_> {
 /// Run `dnsstale.py run <args>` with a hard deadline and parse what it printed.
 #[track_caller]
 fn harness(args: &[&str]) -> Outcome {
-    let python = std::env::var("DNSFO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut cmd = Command::new(&python);
-    cmd.arg(HARNESS).arg("run").args(args);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let cmdline = format!("{python} {HARNESS} run {}", args.join(" "));
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
-    let mut out_pipe = child.stdout.take().unwrap();
-    let mut err_pipe = child.stderr.take().unwrap();
-    let out_t = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out_pipe.read_to_string(&mut s);
-        s
-    });
-    let err_t = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err_pipe.read_to_string(&mut s);
-        s
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for the harness") {
-            break st.code();
-        }
-        if start.elapsed() > HARNESS_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    let mut fields = BTreeMap::new();
-    let mut order: Vec<String> = Vec::new();
-    for line in stdout.lines() {
-        let mut parts = line.splitn(3, ' ');
-        let (Some(section), Some(key)) = (parts.next(), parts.next()) else {
-            continue;
-        };
-        let value = unescape(parts.next().unwrap_or(""));
-        if section != "harness" && !order.iter().any(|v| v == section) {
-            order.push(section.to_string());
-        }
-        fields.insert((section.to_string(), key.to_string()), value);
-    }
-    let outcome = Outcome {
-        cmdline,
-        fields,
-        order,
-        status,
-        stderr,
-    };
-    assert_eq!(
-        outcome.status,
-        Some(0),
-        "the harness itself failed\n{outcome}"
-    );
-    assert_eq!(
-        outcome.get("harness", "lib_present"),
-        "1",
-        "library {} not found: run `cargo build --release --lib` (or set DNSFO_LIB)\n{outcome}",
-        outcome.get("harness", "lib")
-    );
-    if outcome.get("harness", "lib_stale") == "1" {
-        eprintln!(
-            "warning: {} is older than src/ or Cargo.toml: run `cargo build --release --lib`",
-            outcome.get("harness", "lib")
-        );
-    }
-    outcome
+    harness::invoke(HARNESS, args, HARNESS_DEADLINE)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -288,7 +137,7 @@ fn harness(args: &[&str]) -> Outcome {
 
 /// The client resolved `first` (its saved address) and read its banner before the move.
 #[track_caller]
-fn assert_first_contact(run: &Run, addrs: &str, first: &str) {
+fn assert_first_contact(run: &Client, addrs: &str, first: &str) {
     run.check(run.get("ready") == "1", "the client never printed READY");
     run.expect_line("ADDRS", addrs);
     run.expect_line("FIRST", &format!("GOT HELLO {first}"));
@@ -297,7 +146,7 @@ fn assert_first_contact(run: &Run, addrs: &str, first: &str) {
 /// Without dnsfo, the connect to the stale address is refused, and nobody asks DNS again.
 #[track_caller]
 fn assert_plain_refused(o: &Outcome, addrs: &str, first: &str) {
-    let plain = o.run("plain");
+    let plain = o.client("plain");
     assert_first_contact(&plain, addrs, first);
     plain.expect_line("SECOND", "ERR ECONNREFUSED");
     plain.check(
@@ -314,7 +163,7 @@ fn assert_plain_refused(o: &Outcome, addrs: &str, first: &str) {
 /// DNS lookup (the query log of `dns_key` shows an A answer with `new`).
 #[track_caller]
 fn assert_followed(o: &Outcome, variant: &str, addrs: &str, first: &str, new: &str, dns_key: &str) {
-    let run = o.run(variant);
+    let run = o.client(variant);
     assert_first_contact(&run, addrs, first);
     run.expect_line("SECOND", &format!("GOT HELLO {new}"));
     run.expect_line("SECOND_PEER", new);
@@ -388,7 +237,7 @@ fn stale_multi() {
         "dns_after_move",
     );
     for v in ["plain", "dnsfo"] {
-        let run = o.run(v);
+        let run = o.client(v);
         run.check(
             run.get("blackholes_after_move").contains("verified"),
             "127.0.0.3 was not a verified blackhole after the move",
@@ -408,7 +257,7 @@ fn stale_nameserver_override() {
         "alt_dns_after_move",
     );
     for v in ["dnsfo", "log"] {
-        let run = o.run(v);
+        let run = o.client(v);
         run.check(
             run.num("dns_after_move_count") == 0,
             "dnsfo asked the system's DNS server although DNSFO_NAMESERVER is set",
@@ -422,7 +271,7 @@ fn stale_nameserver_override() {
 fn stale_name_gone_keeps_error() {
     let o = harness(&["stale-gone", "--variant", "plain:6", "--variant", "dnsfo:8"]);
     assert_plain_refused(&o, "127.0.0.2", "127.0.0.2");
-    let run = o.run("dnsfo");
+    let run = o.client("dnsfo");
     assert_first_contact(&run, "127.0.0.2", "127.0.0.2");
     run.expect_line("SECOND", "ERR ECONNREFUSED");
     run.check(
@@ -448,7 +297,7 @@ fn stale_name_gone_keeps_error() {
 
 /// The process reached the live address .3.
 #[track_caller]
-fn assert_reached(run: &Run) {
+fn assert_reached(run: &Client) {
     run.expect_line("GOT", "HELLO 127.0.0.3");
     run.expect_line("PEER", "127.0.0.3");
     run.check(run.exit() == Some(0), "expected exit 0");
@@ -457,7 +306,7 @@ fn assert_reached(run: &Run) {
 
 /// Paid the silent-first failover: the cache was not used.
 #[track_caller]
-fn assert_slow(run: &Run) {
+fn assert_slow(run: &Client) {
     assert_reached(run);
     let ms = run.ms("CONNECT_MS");
     run.check(
@@ -468,7 +317,7 @@ fn assert_slow(run: &Run) {
 
 /// No failover delay: the cache was used.
 #[track_caller]
-fn assert_fast(run: &Run) {
+fn assert_fast(run: &Client) {
     assert_reached(run);
     let ms = run.ms("CONNECT_MS");
     run.check(
@@ -478,7 +327,7 @@ fn assert_fast(run: &Run) {
 }
 
 #[track_caller]
-fn assert_unchanged(run: &Run) {
+fn assert_unchanged(run: &Client) {
     run.check(
         run.get("watched_unchanged") == "1",
         "the untrusted cache (or what it points to) was modified",
@@ -493,7 +342,7 @@ fn now_ms() -> u64 {
 
 /// The winners file names `svc 7000 127.0.0.3` with an expiry in the future, and is 0600.
 #[track_caller]
-fn assert_winner_written(run: &Run) {
+fn assert_winner_written(run: &Client) {
     let text = run.get("cache_file");
     let line = text
         .lines()
@@ -529,15 +378,15 @@ fn assert_winner_written(run: &Run) {
 #[test]
 fn cache_second_process_fast() {
     let o = harness(&["cache-fast"]);
-    let one = o.run("one");
+    let one = o.client("one");
     assert_slow(&one);
     one.expect_line("ADDRS", "127.0.0.2 127.0.0.3");
     assert_winner_written(&one);
-    let two = o.run("two");
+    let two = o.client("two");
     assert_fast(&two);
-    let insist = o.run("two-dead-address");
+    let insist = o.client("two-dead-address");
     assert_fast(&insist);
-    assert_slow(&o.run("control"));
+    assert_slow(&o.client("control"));
 }
 
 /// The same winners text: trusted -> fast (control); group-writable file, world-writable file,
@@ -547,8 +396,8 @@ fn cache_second_process_fast() {
 #[test]
 fn cache_untrusted_ignored() {
     let o = harness(&["cache-untrusted"]);
-    assert_winner_written(&o.run("seed"));
-    assert_fast(&o.run("trusted"));
+    assert_winner_written(&o.client("seed"));
+    assert_fast(&o.client("trusted"));
     let mut cases = vec![
         "file-group-writable",
         "file-world-writable",
@@ -563,7 +412,7 @@ fn cache_untrusted_ignored() {
         eprintln!("note: {}", o.get("harness", "foreign_owner"));
     }
     for case in cases {
-        let run = o.run(case);
+        let run = o.client(case);
         assert_slow(&run);
         assert_unchanged(&run);
     }
@@ -577,7 +426,7 @@ fn cache_untrusted_ignored() {
 fn cache_stale_address_ignored() {
     let o = harness(&["cache-stale-addr"]);
     for case in ["stale", "stale-and-good"] {
-        let run = o.run(case);
+        let run = o.client(case);
         run.expect_line(
             "ADDRS",
             if case == "stale" {
@@ -591,8 +440,8 @@ fn cache_stale_address_ignored() {
             "127.0.0.9 (only named by the cache) was contacted",
         );
     }
-    assert_slow(&o.run("stale"));
-    assert_fast(&o.run("stale-and-good"));
+    assert_slow(&o.client("stale"));
+    assert_fast(&o.client("stale-and-good"));
 }
 
 /// DNSFO_CACHE=0: nothing is written into an empty cache directory, and a valid cache is neither
@@ -601,13 +450,13 @@ fn cache_stale_address_ignored() {
 #[test]
 fn cache_off_writes_nothing() {
     let o = harness(&["cache-off"]);
-    assert_winner_written(&o.run("on"));
+    assert_winner_written(&o.client("on"));
     for case in ["off-empty", "off-valid"] {
-        let run = o.run(case);
+        let run = o.client(case);
         assert_slow(&run);
         assert_unchanged(&run);
     }
-    let empty = o.run("off-empty");
+    let empty = o.client("off-empty");
     empty.check(
         empty.get("cache_listing").lines().count() == 1,
         "something was written into the cache directory",

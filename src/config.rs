@@ -63,9 +63,26 @@ impl Default for Config {
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" | "" => Some(false),
+        "0" | "false" | "no" | "off" => Some(false),
         _ => None,
     }
+}
+
+/// Is `v` an env_logger filter: comma-separated `LEVEL`, `MODULE` or `MODULE=LEVEL`? (env_logger
+/// itself ignores what it cannot parse and may end up logging everything.)
+fn is_log_filter(v: &str) -> bool {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    let level = |l: &str| LEVELS.contains(&l.trim().to_ascii_lowercase().as_str());
+    let module = |m: &str| {
+        let m = m.trim();
+        !m.is_empty()
+            && m.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    v.split(',').all(|d| match d.split_once('=') {
+        Some((m, l)) => module(m) && level(l),
+        None => level(d) || module(d),
+    })
 }
 
 fn parse_ms(v: &str, max: u64) -> Option<u64> {
@@ -103,7 +120,7 @@ impl Config {
         let delay = text("DNSFO_ATTEMPT_DELAY_MS");
         let ttl = text("DNSFO_DEAD_TTL_MS");
         let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
-        c.log_filter = text("DNSFO_LOG").filter(|s| !s.trim().is_empty());
+        let log = text("DNSFO_LOG").filter(|s| !s.trim().is_empty());
         c.log_file = text("DNSFO_LOG_FILE")
             .filter(|s| !s.is_empty())
             .map(PathBuf::from);
@@ -122,6 +139,13 @@ impl Config {
                     )),
                 }
             }
+        }
+        match log {
+            Some(f) if is_log_filter(&f) => c.log_filter = Some(f),
+            Some(f) => warnings.push(format!(
+                "dnsfo: DNSFO_LOG={f:?} is not a log filter (a level such as debug, or module=level, comma-separated); logging stays off"
+            )),
+            None => {}
         }
         let mut ms = |name: &str, v: Option<String>, max: u64, default: u64| -> Option<u64> {
             let v = v?;
@@ -269,6 +293,34 @@ mod tests {
         ]);
         assert_eq!(w.len(), 4);
         assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn log_filter_is_validated() {
+        for ok in [
+            "debug",
+            "dnsfo=trace",
+            "warn,dnsfo::dial=debug",
+            "INFO",
+            "abc",
+        ] {
+            let (c, w) = parse(&[("DNSFO_LOG", ok)]);
+            assert!(w.is_empty(), "{ok}: {w:?}");
+            assert_eq!(c.log_filter.as_deref(), Some(ok));
+        }
+        for bad in ["=,=", "-5", "dnsfo=loud", "a b", ","] {
+            let (c, w) = parse(&[("DNSFO_LOG", bad)]);
+            assert_eq!(w.len(), 1, "{bad}");
+            assert_eq!(c.log_filter, None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn empty_booleans_warn() {
+        for v in ["DNSFO_DISABLE", "DNSFO_STATS", "DNSFO_CACHE"] {
+            let (_, w) = parse(&[(v, "")]);
+            assert_eq!(w.len(), 1, "{v}");
+        }
     }
 
     #[test]

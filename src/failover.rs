@@ -55,14 +55,23 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let Some(fdstate) = FDS.get(fd) else {
         return Decision::PassThrough;
     };
+    // An IPv4 address on an AF_INET6 socket (EINVAL) or an IPv6 one on an AF_INET socket
+    // (EAFNOSUPPORT) is the program's mistake: libc must answer it, not a replacement socket.
+    if addr.is_ipv4() != (fdstate.domain == libc::AF_INET) {
+        return Decision::PassThrough;
+    }
     if fdstate.opts.iter().any(is_fast_open) {
         return Decision::PassThrough;
     }
     let port = addr.port();
     let mut order = plan_for(s, &name, chosen, &known, port);
-    if order.len() < 2 && !s.registry.read().stale(&name, Instant::now()) {
-        // Nothing to race: libc connects, and dnsfo looks again only if that fails.
-        return Decision::Watch;
+    let winner = s.health.lock().winner(&name, port);
+    if let Some(w) = winner.filter(|w| order.first() == Some(w)) {
+        match to_known_winner(s, fd, &fdstate, SocketAddr::new(w, port)) {
+            Winner::Done(d) => return d,
+            Winner::Race => {}
+            Winner::Dead => order = plan_for(s, &name, chosen, &known, port),
+        }
     }
     let Some(tmpl) = capture(fd, &fdstate) else {
         return Decision::PassThrough;
@@ -85,6 +94,107 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
     }
     blocking_connect(s, fd, &tmpl, &name, addr, &candidates)
+}
+
+/// How a connect straight to the known winner went.
+enum Winner {
+    /// Finished: this is the program's answer.
+    Done(Decision),
+    /// Still connecting (or not tried): race, with the program's socket as the first attempt.
+    Race,
+    /// The winner failed at once (now recorded dead): race the others.
+    Dead,
+}
+
+/// The common case after a failover: the winner is known, so a blocking connect goes straight to
+/// it with no race at all, on the program's socket, costing three system calls more than libc
+/// (flags, and `SO_SNDTIMEO` set to the attempt delay and back). Should the winner have gone
+/// silent since, the connect stops after the attempt delay and the race takes over; the
+/// program's own `SO_SNDTIMEO` (as recorded) still ends it as the kernel would.
+fn to_known_winner(
+    s: &State,
+    fd: c_int,
+    fdstate: &crate::fdtable::FdState,
+    to: SocketAddr,
+) -> Winner {
+    let Ok(flags) = sys::fcntl_get(fd, libc::F_GETFL) else {
+        return Winner::Race;
+    };
+    let same_family = match (fdstate.domain, to.ip()) {
+        (libc::AF_INET, IpAddr::V4(_)) | (libc::AF_INET6, IpAddr::V6(_)) => true,
+        (libc::AF_INET6, IpAddr::V4(_)) => {
+            sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0
+        }
+        _ => false,
+    };
+    let delay = s.config.attempt_delay.max(Duration::from_millis(1));
+    if flags & libc::O_NONBLOCK != 0
+        || !same_family
+        || s.config.connect_timeout.is_some_and(|c| c < delay)
+    {
+        return Winner::Race;
+    }
+    let Some(raw) = RawAddr::for_domain(to, fdstate.domain) else {
+        return Winner::Race;
+    };
+    let own = recorded_send_timeout(fdstate);
+    let limit = own.map_or(delay, |o| o.min(delay));
+    let _ = sys::setsockopt_raw(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        &timeval_bytes(limit),
+    );
+    let result = sys::connect_to(fd, &raw);
+    let errno = sys::errno();
+    let _ = sys::setsockopt_raw(
+        fd,
+        libc::SOL_SOCKET,
+        libc::SO_SNDTIMEO,
+        &timeval_bytes(own.unwrap_or_default()),
+    );
+    match result {
+        Ok(()) => Winner::Done(Decision::Return(0, 0)),
+        // The program's own timeout ran out: exactly what the kernel says then.
+        Err(libc::EINPROGRESS) if own.is_some_and(|o| o <= delay) => {
+            Winner::Done(Decision::Return(-1, libc::EINPROGRESS))
+        }
+        Err(libc::EINPROGRESS) => Winner::Race,
+        // A signal: the kernel restarts a connect without a timeout for SA_RESTART handlers.
+        Err(libc::EINTR) if own.is_some() || sys::any_handler_without_restart() => {
+            Winner::Done(Decision::Return(-1, libc::EINTR))
+        }
+        Err(libc::EINTR) => Winner::Race,
+        Err(e) if is_dead_address_error(e) => {
+            log::debug!("known winner {to} failed: {}", sys::errno_name(e));
+            s.health
+                .lock()
+                .record_failure_of_winner(to, s.config.dead_ttl, Instant::now());
+            let _ = errno;
+            Winner::Dead
+        }
+        Err(e) => Winner::Done(Decision::Return(-1, e)),
+    }
+}
+
+/// The program's `SO_SNDTIMEO`, as it set it through `setsockopt`.
+fn recorded_send_timeout(fdstate: &crate::fdtable::FdState) -> Option<Duration> {
+    let o = fdstate
+        .opts
+        .iter()
+        .find(|o| o.level == libc::SOL_SOCKET && o.name == libc::SO_SNDTIMEO)?;
+    let bytes: [u8; 16] = o.value.get(..16)?.try_into().ok()?;
+    let secs = i64::from_ne_bytes(bytes[..8].try_into().ok()?);
+    let usecs = i64::from_ne_bytes(bytes[8..].try_into().ok()?);
+    let d = Duration::from_secs(secs.max(0) as u64) + Duration::from_micros(usecs.max(0) as u64);
+    (!d.is_zero()).then_some(d)
+}
+
+fn timeval_bytes(d: Duration) -> [u8; 16] {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(d.as_secs() as i64).to_ne_bytes());
+    b[8..].copy_from_slice(&i64::from(d.subsec_micros()).to_ne_bytes());
+    b
 }
 
 /// The name a connect to `ip` belongs to, and that name's addresses.
@@ -321,7 +431,10 @@ fn nonblocking(
         }
         queue.pop_front();
         let t = Instant::now();
-        match dial::connect_program_fd(fd, c, tmpl.domain) {
+        // A plain connect: after the program's own failed attempt the kernel answers
+        // ECONNABORTED once, and so must dnsfo.
+        let raw = RawAddr::for_domain(c, tmpl.domain);
+        match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(fd, &r)) {
             Ok(()) => {
                 outcomes.push(dial::Outcome {
                     addr: c,
@@ -336,7 +449,7 @@ fn nonblocking(
                 program_attempt = Some(c);
                 break;
             }
-            Err(e) if dial::is_socket_error(e) => {
+            Err(e) if dial::is_socket_error(e) || e == libc::ECONNABORTED => {
                 record(s, &name, &outcomes);
                 return Decision::Return(-1, e);
             }
@@ -370,7 +483,9 @@ fn nonblocking(
         delay: s.config.attempt_delay,
         deadline: s.config.connect_timeout.map(|t| Instant::now() + t),
     };
-    if background::start(s, start) || program_attempt.is_some() {
+    // A panic in there may come after the placeholder went in: never connect a second time.
+    let started = crate::guard::contain(|| background::start(s, start)).unwrap_or(true);
+    if started || program_attempt.is_some() {
         // Started; or not (no reactor), and the program's own attempt simply goes on.
         Decision::Return(-1, libc::EINPROGRESS)
     } else {
@@ -490,6 +605,24 @@ mod tests {
             elapsed: Duration::ZERO,
             abandoned,
         }
+    }
+
+    #[test]
+    fn send_timeout_roundtrip() {
+        let mut st = crate::fdtable::FdState::default();
+        assert_eq!(recorded_send_timeout(&st), None);
+        st.record_opt(
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            &timeval_bytes(Duration::from_millis(300)),
+        );
+        assert_eq!(recorded_send_timeout(&st), Some(Duration::from_millis(300)));
+        st.record_opt(
+            libc::SOL_SOCKET,
+            libc::SO_SNDTIMEO,
+            &timeval_bytes(Duration::ZERO),
+        );
+        assert_eq!(recorded_send_timeout(&st), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! socket of the program, so they must not contend with other threads; a slot's lock is only
 //! ever taken by the thread working on that fd (or one racing it on the same fd).
 
-use parking_lot::Mutex;
+use crate::forksafe::SpinLock;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
@@ -107,7 +107,9 @@ impl FdState {
     }
 }
 
-type Slot = Mutex<Option<Box<FdState>>>;
+/// Spin locks, not parking ones: a slot is almost never contended, and a spin lock can simply be
+/// freed in a `fork()` child (see `forksafe`).
+type Slot = SpinLock<Option<Box<FdState>>>;
 
 pub struct FdTable {
     chunks: [OnceLock<Box<[Slot; CHUNK]>>; CHUNKS],
@@ -124,7 +126,7 @@ impl FdTable {
         let fd = usize::try_from(fd).ok()?;
         let cell = self.chunks.get(fd / CHUNK)?;
         let chunk = if create {
-            cell.get_or_init(|| Box::new([const { Mutex::new(None) }; CHUNK]))
+            cell.get_or_init(|| Box::new([const { SpinLock::new(None) }; CHUNK]))
         } else {
             cell.get()?
         };
@@ -179,6 +181,29 @@ impl FdTable {
 
     pub fn get(&self, fd: i32) -> Option<FdState> {
         self.update(fd, |s| s.clone())
+    }
+}
+
+impl FdTable {
+    /// In a `fork()`ed child: no other thread exists there, so a slot found locked was locked
+    /// by a thread that is gone, maybe in the middle of an update. Unlock it and forget that
+    /// fd's record (the fd then passes straight through), and recount the special fds.
+    pub fn after_fork_child(&self) {
+        let mut special = 0;
+        for chunk in self.chunks.iter().filter_map(|c| c.get()) {
+            for slot in chunk.iter() {
+                if slot.is_locked() {
+                    // SAFETY: single-threaded child; the holder does not exist in this process.
+                    unsafe { slot.force_unlock() };
+                    // Its record may be mid-update: leak it and forget the fd.
+                    std::mem::forget(slot.lock().take());
+                }
+                if slot.lock().as_ref().is_some_and(|s| s.is_special()) {
+                    special += 1;
+                }
+            }
+        }
+        SPECIAL.store(special, Ordering::Relaxed);
     }
 }
 

@@ -67,6 +67,19 @@ impl Health {
             .insert((name.to_string(), addr.port()), addr.ip());
     }
 
+    /// The known winner `addr` failed: it is a winner no more, and dead like any other.
+    pub fn record_failure_of_winner(&mut self, addr: SocketAddr, base: Duration, now: Instant) {
+        let names: Vec<String> = self
+            .winners
+            .iter()
+            .filter(|((_, p), ip)| *p == addr.port() && **ip == addr.ip())
+            .map(|((n, _), _)| n.clone())
+            .collect();
+        for n in names {
+            self.record_failure(&n, addr, base, now);
+        }
+    }
+
     /// Marks `addr` dead for `base` × 2^(consecutive failures − 1), capped.
     pub fn record_failure(&mut self, name: &str, addr: SocketAddr, base: Duration, now: Instant) {
         let key = (name.to_string(), addr.port());

@@ -10,11 +10,13 @@
 //!
 //! **Where is the connect decided?** [`plan::plan`].
 
+pub mod alloc;
 pub mod cache;
 pub mod config;
 pub mod dial;
 pub mod failover;
 pub mod fdtable;
+pub mod forksafe;
 pub mod guard;
 pub mod health;
 pub mod learn;
@@ -28,3 +30,7 @@ pub mod sys;
 
 #[cfg(not(test))]
 mod hooks;
+
+#[cfg(not(test))]
+#[global_allocator]
+static ALLOCATOR: alloc::WithReserve = alloc::WithReserve;

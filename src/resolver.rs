@@ -9,10 +9,10 @@
 //! caller's budget.
 
 use crate::config::Config;
+use crate::forksafe::SpinLock;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
-use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -35,8 +35,8 @@ struct Engine {
     resolver: TokioResolver,
 }
 
-static ENGINE: Mutex<Option<Engine>> = Mutex::new(None);
-static NEGATIVE: Mutex<Option<HashMap<String, Instant>>> = Mutex::new(None);
+static ENGINE: SpinLock<Option<Engine>> = SpinLock::new(None);
+static NEGATIVE: SpinLock<Option<HashMap<String, Instant>>> = SpinLock::new(None);
 
 fn build(config: &Config) -> Option<Engine> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,13 +106,10 @@ fn engine(config: &Config) -> Option<(TokioResolver, tokio::runtime::Handle)> {
 /// In a `fork()`ed child no other thread exists, so a lock found held was held by a thread
 /// that is gone: release it (the data behind it is plain and consistent between statements).
 pub fn after_fork_child() {
-    if ENGINE.is_locked() {
-        // SAFETY: the holder does not exist in this process; nobody else can be inside.
-        unsafe { ENGINE.force_unlock() };
-    }
-    if NEGATIVE.is_locked() {
-        // SAFETY: as above.
-        unsafe { NEGATIVE.force_unlock() };
+    // SAFETY: the holder (if any) does not exist in this process; nobody else can be inside.
+    unsafe {
+        ENGINE.force_unlock();
+        NEGATIVE.force_unlock();
     }
 }
 

@@ -8,6 +8,7 @@
 
 use crate::config::Config;
 use crate::fdtable::FdTable;
+use crate::forksafe::Renewable;
 use crate::health::Health;
 use crate::registry::Registry;
 use parking_lot::{Mutex, RwLock};
@@ -16,11 +17,11 @@ use std::sync::OnceLock;
 
 pub struct State {
     pub config: Config,
-    pub registry: RwLock<Registry>,
-    pub health: Mutex<Health>,
+    pub registry: Renewable<RwLock<Registry>>,
+    pub health: Renewable<Mutex<Health>>,
     /// The shared winner cache and its last-read content (reloaded when the file changes).
     pub cache: Option<crate::cache::Cache>,
-    pub cached: Mutex<CachedWinners>,
+    pub cached: Renewable<Mutex<CachedWinners>>,
 }
 
 #[derive(Default)]
@@ -44,10 +45,11 @@ thread_local! {
 /// The state, initialised on first use; `None` when dnsfo is disabled.
 pub fn get() -> Option<&'static State> {
     let s = STATE.get_or_init(init);
-    (!s.config.disabled).then_some(s)
+    (!s.config.disabled && !crate::alloc::exhausted()).then_some(s)
 }
 
 fn init() -> State {
+    crate::alloc::arm();
     let config = if crate::sys::secure_execution() {
         // The environment belongs to whoever started a setuid program: trust none of it.
         Config::default()
@@ -70,38 +72,56 @@ fn init() -> State {
         .and_then(crate::cache::Cache::open);
     State {
         config,
-        registry: RwLock::new(Registry::default()),
-        health: Mutex::new(Health::default()),
+        registry: Renewable::new(RwLock::new(Registry::default())),
+        health: Renewable::new(Mutex::new(Health::default())),
         cache,
-        cached: Mutex::new(CachedWinners::default()),
+        cached: Renewable::new(Mutex::new(CachedWinners::default())),
     }
 }
 
-/// `fork()` copies locks in whatever state other threads left them: take them all first, so
-/// both processes start with them free.
+/// `fork()`: take every lock first, so that no other thread is in the middle of an update when
+/// the process is copied (see `forksafe`).
 extern "C" fn prepare_fork() {
     crate::dial::background::prepare_fork();
     if let Some(s) = STATE.get() {
         std::mem::forget(s.registry.write());
         std::mem::forget(s.health.lock());
+        std::mem::forget(s.cached.lock());
     }
 }
 
-extern "C" fn after_fork_child() {
-    after_fork();
-    crate::resolver::after_fork_child();
-}
-
+/// The parent: its own threads are all there, so a plain unlock is right.
 extern "C" fn after_fork() {
     if let Some(s) = STATE.get() {
         // SAFETY: `prepare_fork` acquired exactly these locks in this thread and leaked the
         // guards; releasing them here is the matching unlock.
         unsafe {
+            s.cached.force_unlock();
             s.health.force_unlock();
             s.registry.force_unlock_write();
         }
     }
     crate::dial::background::after_fork();
+}
+
+/// The child: other threads' waits were copied with the locks, so each lock is replaced by a
+/// fresh one holding the same (consistent: nobody was updating it) data.
+extern "C" fn after_fork_child() {
+    if let Some(s) = STATE.get() {
+        // SAFETY: a fork child handler, single-threaded; `prepare_fork` held every lock, so the
+        // data is whole, and it is moved (not copied) into the fresh lock; the old one is leaked.
+        unsafe {
+            s.registry
+                .renew(|old| RwLock::new(std::ptr::read(old.data_ptr())));
+            s.health
+                .renew(|old| Mutex::new(std::ptr::read(old.data_ptr())));
+            s.cached
+                .renew(|old| Mutex::new(std::ptr::read(old.data_ptr())));
+        }
+    }
+    FDS.after_fork_child();
+    crate::dial::background::after_fork_child();
+    crate::resolver::after_fork_child();
 }
 
 pub fn note_lookup(name: &str) {

@@ -15,10 +15,6 @@ use std::time::Duration;
 
 /// Resolves a symbol in the libraries loaded after dnsfo (`RTLD_NEXT`), once.
 fn resolve_next(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
-    let p = slot.load(Ordering::Acquire);
-    if !p.is_null() {
-        return p;
-    }
     // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no preconditions; a null result
     // (symbol missing) is handled by the callers. Racing resolutions store the same value.
     let p = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) };
@@ -36,8 +32,13 @@ macro_rules! next {
         /// Same contract as the libc function.
         pub unsafe fn $name($($a: $t),*) -> $r {
             static SLOT: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
-            let name = CStr::from_bytes_with_nul(concat!(stringify!($name), "\0").as_bytes());
-            let p = match name { Ok(n) => resolve_next(&SLOT, n), Err(_) => std::ptr::null_mut() };
+            let mut p = SLOT.load(Ordering::Acquire);
+            if p.is_null() {
+                const NAME: &[u8] = concat!(stringify!($name), "\0").as_bytes();
+                if let Ok(n) = CStr::from_bytes_with_nul(NAME) {
+                    p = resolve_next(&SLOT, n);
+                }
+            }
             if p.is_null() {
                 set_errno(libc::ENOSYS);
                 return $missing;
@@ -478,4 +479,15 @@ pub unsafe fn answer_int_opt(val: *mut c_void, len: *mut socklen_t, v: c_int) ->
 pub fn at_exit(f: extern "C" fn()) {
     // SAFETY: `f` is a plain function that lives for the whole process.
     unsafe { libc::atexit(f) };
+}
+
+/// Are at least `headroom` fd numbers free above `lowest_free` (the number the kernel just
+/// handed out, lowest first) under `RLIMIT_NOFILE`?
+pub fn fd_headroom(lowest_free: c_int, headroom: c_int) -> bool {
+    // SAFETY: rlimit is plain old data; getrlimit fills it.
+    let mut rl: libc::rlimit = unsafe { zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
+        return true;
+    }
+    (lowest_free as u64).saturating_add(headroom as u64) < rl.rlim_cur
 }

@@ -17,15 +17,20 @@
 
 use super::{Outcome, Template};
 use crate::fdtable::{EpollReg, RaceLink};
+use crate::forksafe::SpinLock;
 use crate::state::{State, FDS};
 use crate::sys::{self, RawAddr};
 use libc::c_int;
-use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
+
+/// A background race holds a few fds for a while (the program's socket, the placeholder's
+/// other end, attempt sockets); it starts only while at least this many fds remain below the
+/// program's `RLIMIT_NOFILE`.
+const FD_HEADROOM: c_int = 16;
 
 /// Races in flight at most; beyond this a non-blocking connect passes straight to libc.
 pub const MAX_RACES: usize = 1024;
@@ -70,7 +75,7 @@ struct Handle {
     pid: u32,
 }
 
-static REACTOR: Mutex<Option<Handle>> = Mutex::new(None);
+static REACTOR: SpinLock<Option<Handle>> = SpinLock::new(None);
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 struct Attempt {
@@ -106,10 +111,9 @@ struct Race {
 fn send(state: &'static State, cmd: Cmd) -> Result<(), Cmd> {
     let mut r = REACTOR.lock();
     if r.as_ref().is_some_and(|h| h.pid != std::process::id()) {
-        if let Some(old) = r.take() {
-            sys::close_fd(old.wake);
-            sys::close_fd(old.epfd);
-        }
+        // A child forked without dnsfo's fork handler (raw clone): the numbers may be the
+        // child's own by now, so they are left alone.
+        std::mem::forget(r.take());
     }
     if r.is_none() {
         *r = spawn(state);
@@ -170,12 +174,25 @@ fn spawn(state: &'static State) -> Option<Handle> {
 /// Called from the `fork()` handlers: the child has no reactor thread; the next race there
 /// starts a new one (the pid check in `send`). Here only the lock is made safe to take.
 pub fn prepare_fork() {
-    std::mem::forget(REACTOR.lock());
+    REACTOR.lock_for_fork();
 }
 
 pub fn after_fork() {
-    // SAFETY: `prepare_fork` took this lock in this thread and leaked the guard.
+    // SAFETY: `prepare_fork` took this lock in this thread (and in the child, that thread is
+    // the only one).
     unsafe { REACTOR.force_unlock() };
+}
+
+/// In the child, right after `fork()`: the reactor's fds are still dnsfo's copies there, and the
+/// child has no reactor thread. Close them now, before the child can reuse the numbers, so that
+/// no dnsfo fd stays in the child and a later race there starts a fresh reactor.
+pub fn after_fork_child() {
+    after_fork();
+    if let Some(h) = REACTOR.lock().take() {
+        sys::close_fd(h.wake);
+        sys::close_fd(h.epfd);
+        std::mem::forget(h.tx);
+    }
 }
 
 /// Moves a non-blocking connect into the background. When it returns `true` the program's fd
@@ -193,6 +210,13 @@ pub fn start(state: &'static State, st: Start) -> bool {
         }
         let cloexec = sys::fcntl_get(fd, libc::F_GETFD).map_err(drop)? & libc::FD_CLOEXEC != 0;
         let shadow = sys::dup_cloexec(fd).map_err(drop)?;
+        if !sys::fd_headroom(shadow, FD_HEADROOM) {
+            // The program is near its fd limit: a race would hold fds it may need next (its
+            // own lookups, accepts). Let its connect go on plainly instead.
+            sys::close_fd(shadow);
+            log::debug!("fd {fd}: too close to RLIMIT_NOFILE for a background race");
+            return Err(());
+        }
         // The program's registrations live on its socket's description, which the shadow keeps
         // alive: move them to the placeholder, so that nothing the attempt does reaches the
         // program, and its own EPOLL_CTL_MOD/DEL keep working during the race.
@@ -320,83 +344,103 @@ fn run(state: &'static State, rx: Receiver<Cmd>, epfd: c_int, wake: c_int) {
     let mut owner: HashMap<c_int, u64> = HashMap::new();
     let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
     loop {
-        let now = Instant::now();
-        let wake_at = races.values().filter_map(|r| r.wake_at()).min();
-        let timeout = wake_at.map_or(-1, |w| {
-            let d = w.saturating_duration_since(now);
-            (d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0)).min(60_000) as c_int
+        // A bug in one turn must not take every other connect in flight down with the thread.
+        let turned = crate::guard::contain(|| {
+            turn(state, &rx, epfd, wake, &mut races, &mut owner, &mut events)
         });
-        let n = match sys::epoll_wait(epfd, &mut events, timeout) {
-            Ok(n) => n,
-            Err(libc::EINTR) => 0,
-            Err(e) => {
-                log::error!("reactor epoll_wait: {}", sys::errno_name(e));
-                std::thread::sleep(Duration::from_millis(10));
-                0
-            }
+        if turned.is_none() {
+            log::error!("reactor: internal error in one turn; carrying on");
+        }
+    }
+}
+
+/// One turn of the reactor: wait for sockets or the next deadline, take new commands, advance
+/// every race.
+fn turn(
+    state: &'static State,
+    rx: &Receiver<Cmd>,
+    epfd: c_int,
+    wake: c_int,
+    races: &mut HashMap<u64, Race>,
+    owner: &mut HashMap<c_int, u64>,
+    events: &mut [libc::epoll_event; 64],
+) {
+    let now = Instant::now();
+    let wake_at = races.values().filter_map(|r| r.wake_at()).min();
+    let timeout = wake_at.map_or(-1, |w| {
+        let d = w.saturating_duration_since(now);
+        (d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0)).min(60_000) as c_int
+    });
+    let n = match sys::epoll_wait(epfd, events, timeout) {
+        Ok(n) => n,
+        Err(libc::EINTR) => 0,
+        Err(e) => {
+            log::error!("reactor epoll_wait: {}", sys::errno_name(e));
+            std::thread::sleep(Duration::from_millis(10));
+            0
+        }
+    };
+    for ev in &events[..n] {
+        let (token, bits) = (ev.u64, ev.events);
+        if token == WAKE_TOKEN {
+            sys::eventfd_drain(wake);
+            continue;
+        }
+        let sock = token as c_int;
+        let Some(&id) = owner.get(&sock) else {
+            continue;
         };
-        for ev in &events[..n] {
-            let (token, bits) = (ev.u64, ev.events);
-            if token == WAKE_TOKEN {
-                sys::eventfd_drain(wake);
-                continue;
-            }
-            let sock = token as c_int;
-            let Some(&id) = owner.get(&sock) else {
-                continue;
-            };
-            if let Some(race) = races.get_mut(&id) {
-                race.on_ready(epfd, sock, bits, &mut owner);
-            }
+        if let Some(race) = races.get_mut(&id) {
+            race.on_ready(epfd, sock, bits, owner);
         }
-        while let Ok(cmd) = rx.try_recv() {
-            match cmd {
-                Cmd::Race(race) => {
-                    let race = *race;
-                    for a in &race.pending {
-                        if sys::epoll_op(
-                            epfd,
-                            libc::EPOLL_CTL_ADD,
-                            a.fd,
-                            libc::EPOLLOUT as u32,
-                            a.fd as u64,
-                        )
-                        .is_ok()
-                        {
-                            owner.insert(a.fd, race.id);
-                        }
-                    }
-                    races.insert(race.id, race);
-                }
-                Cmd::Refill(id, answer) => {
-                    if let Some(race) = races.get_mut(&id) {
-                        race.refilled(state, answer);
+    }
+    while let Ok(cmd) = rx.try_recv() {
+        match cmd {
+            Cmd::Race(race) => {
+                let race = *race;
+                for a in &race.pending {
+                    if sys::epoll_op(
+                        epfd,
+                        libc::EPOLL_CTL_ADD,
+                        a.fd,
+                        libc::EPOLLOUT as u32,
+                        a.fd as u64,
+                    )
+                    .is_ok()
+                    {
+                        owner.insert(a.fd, race.id);
                     }
                 }
-                Cmd::Cancel(id) => {
-                    if let Some(race) = races.remove(&id) {
-                        log::debug!(
-                            "{}: connect on fd {} abandoned by the program",
-                            race.name,
-                            race.fd
-                        );
-                        race.discard(epfd, &mut owner);
-                    }
+                races.insert(race.id, race);
+            }
+            Cmd::Refill(id, answer) => {
+                if let Some(race) = races.get_mut(&id) {
+                    race.refilled(state, answer);
                 }
             }
-        }
-        // Start due attempts; finish decided races.
-        let ids: Vec<u64> = races.keys().copied().collect();
-        for id in ids {
-            let Some(race) = races.get_mut(&id) else {
-                continue;
-            };
-            race.start_due(epfd, id, &mut owner);
-            race.maybe_refill(state);
-            if let Some(done) = race.decided() {
+            Cmd::Cancel(id) => {
                 if let Some(race) = races.remove(&id) {
-                    race.finish(state, epfd, done, &mut owner);
+                    log::debug!(
+                        "{}: connect on fd {} abandoned by the program",
+                        race.name,
+                        race.fd
+                    );
+                    race.discard(epfd, owner);
                 }
+            }
+        }
+    }
+    // Start due attempts; finish decided races.
+    let ids: Vec<u64> = races.keys().copied().collect();
+    for id in ids {
+        let Some(race) = races.get_mut(&id) else {
+            continue;
+        };
+        race.start_due(epfd, id, owner);
+        race.maybe_refill(state);
+        if let Some(done) = race.decided() {
+            if let Some(race) = races.remove(&id) {
+                race.finish(state, epfd, done, owner);
             }
         }
     }

@@ -311,6 +311,12 @@ fn finish(
             abandon(&a, outcomes);
         }
     }
+    // A socket connected in non-blocking mode stays "connecting" for the socket layer until
+    // connect is called once more (it answers 0). A blocking connect leaves it connected, so that
+    // the program's next connect gets EISCONN: settle it the same way.
+    if let Some(raw) = RawAddr::for_domain(w.addr, tmpl.domain_for(w.addr.ip())) {
+        let _ = sys::connect_to(w.fd, &raw);
+    }
     if !w.own {
         return Ended::Connected(w.addr);
     }

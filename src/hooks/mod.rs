@@ -16,6 +16,9 @@ use crate::state::{self, State};
 /// Runs `f` inside dnsfo: `None` when this thread is already inside (the call must go straight
 /// to libc), when dnsfo is disabled, or when `f` panicked.
 fn inside<R>(f: impl FnOnce(&'static State) -> R) -> Option<R> {
+    if crate::alloc::exhausted() {
+        return None;
+    }
     let _entered = crate::guard::enter()?;
     crate::guard::contain(|| state::get().map(f)).flatten()
 }

@@ -145,8 +145,10 @@ unsafe fn fcntl_common(fd: c_int, cmd: c_int, arg: usize, is64: bool) -> c_int {
         // The new fd number may have belonged to a socket closed behind dnsfo's back.
         let r = real(fd);
         if r >= 0 {
-            let _errno = sys::ErrnoGuard::save();
-            FDS.remove(r);
+            if let Some(_entered) = guard::enter() {
+                let _errno = sys::ErrnoGuard::save();
+                let _ = guard::contain(|| FDS.remove(r));
+            }
         }
         return r;
     }

@@ -84,12 +84,19 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
 }
 
 /// Forgets `fd` before the number can be reused by another thread; a background connect on it
-/// is called off (its winner must never land on whatever gets this number next).
+/// is called off (its winner must never land on whatever gets this number next). Skipped when
+/// this thread is already inside dnsfo (a signal handler closing an fd while dnsfo holds that
+/// fd's lock must not wait for itself); the record then goes stale and is recognised as such.
 fn forget(fd: c_int) {
+    let Some(_entered) = crate::guard::enter() else {
+        return;
+    };
     let _errno = ErrnoGuard::save();
     let _ = crate::guard::contain(|| {
         if let Some(link) = FDS.take(fd).and_then(|s| s.race) {
-            inside(|s| crate::dial::background::cancel(s, link.id));
+            if let Some(s) = crate::state::get() {
+                crate::dial::background::cancel(s, link.id);
+            }
         }
     });
 }

@@ -1,0 +1,95 @@
+//! dnsfo's allocator: the system allocator (libc's malloc) plus an emergency reserve.
+//!
+//! Rust aborts the process when an allocation fails. Inside someone else's program that would
+//! turn "memory is tight" into a crash that the program never asked for. So dnsfo keeps 1 MiB in
+//! reserve: when an allocation fails, the reserve is given back, the allocation retried, and from
+//! then on every hook passes straight through to libc (see [`exhausted`]), so the call under way
+//! finishes and nothing more is allocated.
+//!
+//! Owns: the reserve. Must never: allocate itself, or take a lock (it runs inside malloc's
+//! callers, from any thread, during fork, in signal-unsafe places).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+
+const RESERVE: Layout = match Layout::from_size_align(1 << 20, 16) {
+    Ok(l) => l,
+    Err(_) => panic!("reserve layout"),
+};
+
+static SPARE: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+static EXHAUSTED: AtomicBool = AtomicBool::new(false);
+
+/// Has an allocation failed? Then dnsfo is a pure pass-through from here on.
+pub fn exhausted() -> bool {
+    EXHAUSTED.load(Ordering::Relaxed)
+}
+
+/// Sets the reserve aside (at initialisation).
+pub fn arm() {
+    if SPARE.load(Ordering::Relaxed).is_null() {
+        // SAFETY: RESERVE has a non-zero size.
+        let p = unsafe { System.alloc(RESERVE) };
+        if SPARE
+            .compare_exchange(std::ptr::null_mut(), p, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+            && !p.is_null()
+        {
+            // SAFETY: `p` was just allocated with RESERVE and never shared.
+            unsafe { System.dealloc(p, RESERVE) };
+        }
+    }
+}
+
+/// Gives the reserve back to the system; `false` when it was already used.
+fn release() -> bool {
+    let p = SPARE.swap(std::ptr::null_mut(), Ordering::AcqRel);
+    EXHAUSTED.store(true, Ordering::Relaxed);
+    if p.is_null() {
+        return false;
+    }
+    // SAFETY: SPARE only ever holds a block allocated with RESERVE, taken out exactly once here.
+    unsafe { System.dealloc(p, RESERVE) };
+    true
+}
+
+pub struct WithReserve;
+
+// SAFETY: every method forwards to `System` with the caller's arguments; the reserve block is
+// only ever allocated and freed through `System` with its own layout.
+unsafe impl GlobalAlloc for WithReserve {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { System.alloc(layout) };
+        if p.is_null() && release() {
+            // SAFETY: as above.
+            return unsafe { System.alloc(layout) };
+        }
+        p
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { System.alloc_zeroed(layout) };
+        if p.is_null() && release() {
+            // SAFETY: as above.
+            return unsafe { System.alloc_zeroed(layout) };
+        }
+        p
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract, forwarded.
+        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        if p.is_null() && release() {
+            // SAFETY: as above; a failed realloc left `ptr` untouched.
+            return unsafe { System.realloc(ptr, layout, new_size) };
+        }
+        p
+    }
+}

@@ -154,7 +154,7 @@ mod tests {
         let r = Renewable::new(parking_lot::Mutex::new(7));
         std::mem::forget(r.lock());
         // SAFETY: single-threaded test standing in for a fork child.
-        unsafe { r.renew(|old| parking_lot::Mutex::new(unsafe { *old.data_ptr() })) };
+        unsafe { r.renew(|old| parking_lot::Mutex::new(*old.data_ptr())) };
         assert_eq!(*r.lock(), 7, "fresh lock, same data");
     }
 }

@@ -120,21 +120,23 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Runs `python3 SCRIPT run ARGS...` (from the repository root), killing it after `deadline`,
-/// and checks that the harness itself worked and found the library.
-#[track_caller]
-pub fn invoke(script: &str, args: &[&str], deadline: Duration) -> Outcome {
+/// Runs `python3 SCRIPT ARGS...` from the repository root, killing it after `deadline`:
+/// (stdout, stderr, exit status; `None` when killed).
+pub fn run_python(
+    script: &str,
+    args: &[&str],
+    deadline: Duration,
+) -> (String, String, Option<i32>) {
     let python = std::env::var("DNSFO_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let mut cmd = Command::new(&python);
-    cmd.arg(script).arg("run").args(args);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"));
-    cmd.stdin(Stdio::null())
+    let mut child = Command::new(&python)
+        .arg(script)
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let cmdline = format!("{python} {script} run {}", args.join(" "));
-    let mut child = cmd
+        .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmdline}: {e}"));
+        .unwrap_or_else(|e| panic!("cannot run {python} {script}: {e}"));
     let mut out_pipe = child.stdout.take().unwrap();
     let mut err_pipe = child.stderr.take().unwrap();
     let out_t = thread::spawn(move || {
@@ -159,8 +161,21 @@ pub fn invoke(script: &str, args: &[&str], deadline: Duration) -> Outcome {
         }
         thread::sleep(Duration::from_millis(20));
     };
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
+    (
+        out_t.join().unwrap_or_default(),
+        err_t.join().unwrap_or_default(),
+        status,
+    )
+}
+
+/// Runs `python3 SCRIPT run ARGS...` (from the repository root), killing it after `deadline`,
+/// and checks that the harness itself worked and found the library.
+#[track_caller]
+pub fn invoke(script: &str, args: &[&str], deadline: Duration) -> Outcome {
+    let mut full = vec!["run"];
+    full.extend_from_slice(args);
+    let (stdout, stderr, status) = run_python(script, &full, deadline);
+    let cmdline = format!("python3 {script} run {}", args.join(" "));
     let mut fields = BTreeMap::new();
     let mut order: Vec<String> = Vec::new();
     for line in stdout.lines() {

@@ -64,13 +64,12 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         return Decision::PassThrough;
     }
     let port = addr.port();
-    let mut order = plan_for(s, &name, chosen, &known, port);
-    let winner = s.health.lock().winner(&name, port);
+    let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
     if let Some(w) = winner.filter(|w| order.first() == Some(w)) {
         match to_known_winner(s, fd, &fdstate, SocketAddr::new(w, port)) {
             Winner::Done(d) => return d,
             Winner::Race => {}
-            Winner::Dead => order = plan_for(s, &name, chosen, &known, port),
+            Winner::Dead => order = plan_for(s, &name, chosen, &known, port).0,
         }
     }
     let Some(tmpl) = capture(fd, &fdstate) else {
@@ -81,7 +80,7 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         // The answer dnsfo fetched earlier is past its TTL: refresh it first.
         if let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) {
             known = fresh;
-            order = plan_for(s, &name, chosen, &known, port);
+            order = plan_for(s, &name, chosen, &known, port).0;
         }
     }
     if order.len() < 2 && !blocking {
@@ -90,7 +89,6 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     stats::add(&stats::CONNECTS, 1);
     let candidates = reachable(&tmpl, &order, chosen, addr);
     if !blocking {
-        let winner = s.health.lock().winner(&name, port);
         return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
     }
     blocking_connect(s, fd, &tmpl, &name, addr, &candidates)
@@ -206,15 +204,24 @@ fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
     reg.name_for(&ip, &state::recent_lookups())
 }
 
-fn plan_for(s: &State, name: &str, chosen: IpAddr, known: &[IpAddr], port: u16) -> Vec<IpAddr> {
+/// The plan, and the known winner (if any) for (name, port): one look at the health memory.
+fn plan_for(
+    s: &State,
+    name: &str,
+    chosen: IpAddr,
+    known: &[IpAddr],
+    port: u16,
+) -> (Vec<IpAddr>, Option<IpAddr>) {
     let now = Instant::now();
     let h = s.health.lock();
-    plan::plan(&Input {
+    let winner = h.winner(name, port);
+    let order = plan::plan(&Input {
         chosen,
         known,
-        winner: h.winner(name, port),
+        winner,
         dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
-    })
+    });
+    (order, winner)
 }
 
 fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
@@ -387,7 +394,7 @@ pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_in
     let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) else {
         return fail;
     };
-    let order = plan_for(
+    let (order, _) = plan_for(
         s,
         &name,
         fresh.first().copied().unwrap_or(chosen),

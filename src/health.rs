@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 /// Penalties grow ×2 per consecutive failure, up to this factor of the base TTL.
 pub const MAX_BACKOFF_FACTOR: u32 = 16;
+/// Ports remembered per name.
+pub const MAX_PORTS: usize = 16;
 /// Bound on remembered dead addresses and winners.
 pub const MAX_ENTRIES: usize = 4096;
 
@@ -20,13 +22,18 @@ struct Penalty {
 
 #[derive(Default, Debug)]
 pub struct Health {
-    winners: HashMap<(String, u16), IpAddr>,
+    /// Per name (looked up by `&str`, no allocation): (port, winning address).
+    winners: HashMap<String, Vec<(u16, IpAddr)>>,
     dead: HashMap<SocketAddr, Penalty>,
 }
 
 impl Health {
     pub fn winner(&self, name: &str, port: u16) -> Option<IpAddr> {
-        self.winners.get(&(name.to_string(), port)).copied()
+        self.winners
+            .get(name)?
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, ip)| *ip)
     }
 
     /// The winner of `name` on any port (for lookups, which do not always know the port).
@@ -34,10 +41,7 @@ impl Health {
         if let Some(p) = port {
             return self.winner(name, p);
         }
-        self.winners
-            .iter()
-            .find(|((n, _), _)| n == name)
-            .map(|(_, ip)| *ip)
+        self.winners.get(name)?.first().map(|(_, ip)| *ip)
     }
 
     /// Until when `addr` is to be skipped, if it is.
@@ -60,11 +64,15 @@ impl Health {
 
     pub fn record_success(&mut self, name: &str, addr: SocketAddr) {
         self.dead.remove(&addr);
-        if self.winners.len() >= MAX_ENTRIES {
+        if !self.winners.contains_key(name) && self.winners.len() >= MAX_ENTRIES {
             self.winners.clear();
         }
-        self.winners
-            .insert((name.to_string(), addr.port()), addr.ip());
+        let ports = self.winners.entry(name.to_string()).or_default();
+        ports.retain(|(p, _)| *p != addr.port());
+        if ports.len() >= MAX_PORTS {
+            ports.remove(0);
+        }
+        ports.push((addr.port(), addr.ip()));
     }
 
     /// The known winner `addr` failed: it is a winner no more, and dead like any other.
@@ -72,8 +80,8 @@ impl Health {
         let names: Vec<String> = self
             .winners
             .iter()
-            .filter(|((_, p), ip)| *p == addr.port() && **ip == addr.ip())
-            .map(|((n, _), _)| n.clone())
+            .filter(|(_, ports)| ports.contains(&(addr.port(), addr.ip())))
+            .map(|(n, _)| n.clone())
             .collect();
         for n in names {
             self.record_failure(&n, addr, base, now);
@@ -82,9 +90,11 @@ impl Health {
 
     /// Marks `addr` dead for `base` × 2^(consecutive failures − 1), capped.
     pub fn record_failure(&mut self, name: &str, addr: SocketAddr, base: Duration, now: Instant) {
-        let key = (name.to_string(), addr.port());
-        if self.winners.get(&key) == Some(&addr.ip()) {
-            self.winners.remove(&key);
+        if let Some(ports) = self.winners.get_mut(name) {
+            ports.retain(|w| *w != (addr.port(), addr.ip()));
+            if ports.is_empty() {
+                self.winners.remove(name);
+            }
         }
         if self.dead.len() >= MAX_ENTRIES {
             self.dead.retain(|_, p| p.until > now);

@@ -286,7 +286,7 @@ class UpServer:
     def __init__(self, ip: str, port: int, lifetime: float = 60.0, http: bool = False,
                  max_conns: int = 500):
         self.ip, self.port, self.http, self.max_conns = ip, port, http, max_conns
-        self.banner = f"HELLO {ip}\n".encode()
+        self.banner = self._banner(ip)
         self.deadline = time.monotonic() + lifetime
         self.accepted = 0
         self._stop = threading.Event()
@@ -308,14 +308,22 @@ class UpServer:
             except OSError:
                 break
             self.accepted += 1
-            if self.http:
-                threading.Thread(target=self._http, args=(conn,), daemon=True).start()
-            else:
-                with contextlib.suppress(OSError):
-                    conn.sendall(self.banner)
-                conn.close()
+            self._handle(conn)
         with contextlib.suppress(OSError):
             self.sock.close()
+
+    # Subclasses speak other protocols by overriding these two.
+    @staticmethod
+    def _banner(ip: str) -> bytes:
+        return f"HELLO {ip}\n".encode()
+
+    def _handle(self, conn: socket.socket) -> None:
+        if self.http:
+            threading.Thread(target=self._http, args=(conn,), daemon=True).start()
+        else:
+            with contextlib.suppress(OSError):
+                conn.sendall(self.banner)
+            conn.close()
 
     def _http(self, conn: socket.socket) -> None:
         conn.settimeout(3)

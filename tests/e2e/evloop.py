@@ -129,7 +129,7 @@ def build(which: list[str] | None = None) -> None:
 # A fake PostgreSQL server (enough of protocol 3.0 for `psql -c`)
 # --------------------------------------------------------------------------------------------
 
-class PgServer:
+class PgServer(H.UpServer):
     """Listener on ip:port speaking just enough of the PostgreSQL wire protocol for psql/libpq:
     SSLRequest/GSSENCRequest -> 'N'; StartupMessage -> AuthenticationOk, a few ParameterStatus,
     BackendKeyData, ReadyForQuery; any Query -> one text column `banner` = `HELLO <ip>`;
@@ -139,32 +139,14 @@ class PgServer:
     SSL_REQUEST, GSS_REQUEST, PROTO_3 = 80877103, 80877104, 196608
 
     def __init__(self, ip: str, port: int, lifetime: float = 60.0, max_conns: int = 200):
-        self.ip, self.port, self.max_conns = ip, port, max_conns
-        self.banner = f"HELLO {ip}".encode()
-        self.deadline = time.monotonic() + lifetime
-        self.accepted = 0
-        self._stop = threading.Event()
-        self.sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((ip, port))
-        self.sock.listen(64)
-        self.sock.settimeout(0.1)
-        self._thread = threading.Thread(target=self._serve, daemon=True, name=f"pg-{ip}")
-        self._thread.start()
+        super().__init__(ip, port, lifetime, max_conns=max_conns)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self.deadline \
-                and self.accepted < self.max_conns:
-            try:
-                conn, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                break
-            self.accepted += 1
-            threading.Thread(target=self._session, args=(conn,), daemon=True).start()
-        with contextlib.suppress(OSError):
-            self.sock.close()
+    @staticmethod
+    def _banner(ip: str) -> bytes:
+        return f"HELLO {ip}".encode()
+
+    def _handle(self, conn: socket.socket) -> None:
+        threading.Thread(target=self._session, args=(conn,), daemon=True).start()
 
     @staticmethod
     def _recv_exact(conn: socket.socket, n: int) -> bytes:
@@ -226,10 +208,6 @@ class PgServer:
                 else:  # anything else: an error, then ready again
                     err = b"SFATAL\0C0A000\0Munsupported by the dnsfo test server\0\0"
                     conn.sendall(self._msg(b"E", err) + self._msg(b"Z", b"I"))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=2)
 
 
 # --------------------------------------------------------------------------------------------

@@ -120,6 +120,21 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// With the library preloaded (and no DNSFO_LOG) nothing of dnsfo reaches the program's stderr.
+#[track_caller]
+pub fn assert_quiet(o: &Outcome, run: &Run) {
+    let noisy: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter(|l| l.to_ascii_lowercase().contains("dnsfo"))
+        .collect();
+    assert!(
+        noisy.is_empty(),
+        "{}: dnsfo wrote to the program's stderr: {noisy:?}\n{o}",
+        run.name
+    );
+}
+
 /// Runs `python3 SCRIPT ARGS...` from the repository root, killing it after `deadline`:
 /// (stdout, stderr, exit status; `None` when killed).
 pub fn run_python(

@@ -52,27 +52,31 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         // address turns out dead (re-resolution).
         return Decision::Watch;
     }
-    let Some(fdstate) = FDS.get(fd) else {
+    // What the fast path needs of the socket, read in place (no copy of its record).
+    let Some((domain, fast_open, own_timeout)) = FDS.update(fd, |st| {
+        (
+            st.domain,
+            st.opts.iter().any(is_fast_open),
+            recorded_send_timeout(st),
+        )
+    }) else {
         return Decision::PassThrough;
     };
     // An IPv4 address on an AF_INET6 socket (EINVAL) or an IPv6 one on an AF_INET socket
     // (EAFNOSUPPORT) is the program's mistake: libc must answer it, not a replacement socket.
-    if addr.is_ipv4() != (fdstate.domain == libc::AF_INET) {
-        return Decision::PassThrough;
-    }
-    if fdstate.opts.iter().any(is_fast_open) {
+    if addr.is_ipv4() != (domain == libc::AF_INET) || fast_open {
         return Decision::PassThrough;
     }
     let port = addr.port();
     let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
     if let Some(w) = winner.filter(|w| order.first() == Some(w)) {
-        match to_known_winner(s, fd, &fdstate, SocketAddr::new(w, port)) {
+        match to_known_winner(s, fd, domain, own_timeout, SocketAddr::new(w, port)) {
             Winner::Done(d) => return d,
             Winner::Race => {}
             Winner::Dead => order = plan_for(s, &name, chosen, &known, port).0,
         }
     }
-    let Some(tmpl) = capture(fd, &fdstate) else {
+    let Some(tmpl) = FDS.get(fd).and_then(|st| capture(fd, &st)) else {
         return Decision::PassThrough;
     };
     let blocking = tmpl.status_flags & libc::O_NONBLOCK == 0;
@@ -112,13 +116,14 @@ enum Winner {
 fn to_known_winner(
     s: &State,
     fd: c_int,
-    fdstate: &crate::fdtable::FdState,
+    domain: c_int,
+    own: Option<Duration>,
     to: SocketAddr,
 ) -> Winner {
     let Ok(flags) = sys::fcntl_get(fd, libc::F_GETFL) else {
         return Winner::Race;
     };
-    let same_family = match (fdstate.domain, to.ip()) {
+    let same_family = match (domain, to.ip()) {
         (libc::AF_INET, IpAddr::V4(_)) | (libc::AF_INET6, IpAddr::V6(_)) => true,
         (libc::AF_INET6, IpAddr::V4(_)) => {
             sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0
@@ -132,10 +137,9 @@ fn to_known_winner(
     {
         return Winner::Race;
     }
-    let Some(raw) = RawAddr::for_domain(to, fdstate.domain) else {
+    let Some(raw) = RawAddr::for_domain(to, domain) else {
         return Winner::Race;
     };
-    let own = recorded_send_timeout(fdstate);
     let limit = own.map_or(delay, |o| o.min(delay));
     let _ = sys::setsockopt_raw(
         fd,
@@ -144,7 +148,6 @@ fn to_known_winner(
         &timeval_bytes(limit),
     );
     let result = sys::connect_to(fd, &raw);
-    let errno = sys::errno();
     let _ = sys::setsockopt_raw(
         fd,
         libc::SOL_SOCKET,
@@ -166,9 +169,8 @@ fn to_known_winner(
         Err(e) if is_dead_address_error(e) => {
             log::debug!("known winner {to} failed: {}", sys::errno_name(e));
             s.health
-                .lock()
+                .write()
                 .record_failure_of_winner(to, s.config.dead_ttl, Instant::now());
-            let _ = errno;
             Winner::Dead
         }
         Err(e) => Winner::Done(Decision::Return(-1, e)),
@@ -201,7 +203,7 @@ fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
     if !reg.knows(&ip) {
         return None;
     }
-    reg.name_for(&ip, &state::recent_lookups())
+    state::with_recent_lookups(|recent| reg.name_for(&ip, recent))
 }
 
 /// The plan, and the known winner (if any) for (name, port): one look at the health memory.
@@ -213,7 +215,7 @@ fn plan_for(
     port: u16,
 ) -> (Vec<IpAddr>, Option<IpAddr>) {
     let now = Instant::now();
-    let h = s.health.lock();
+    let h = s.health.read();
     let winner = h.winner(name, port);
     let order = plan::plan(&Input {
         chosen,
@@ -376,7 +378,7 @@ pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_in
     let Some((name, _)) = lookup(s, chosen) else {
         return fail;
     };
-    s.health.lock().record_failure(
+    s.health.write().record_failure(
         &name,
         SocketAddr::new(chosen, addr.port()),
         s.config.dead_ttl,
@@ -521,7 +523,7 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
     note_stats(outcomes);
     share_winner(s, name, outcomes);
     let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
-    let mut h = s.health.lock();
+    let mut h = s.health.write();
     for o in outcomes {
         let ms = o.elapsed.as_secs_f64() * 1000.0;
         match o.result {

@@ -3,7 +3,7 @@
 //! Owns: winners, dead-address penalties with exponential backoff, and their expiry. Must never:
 //! do I/O, or hold anything but plain data (it lives behind one process-wide lock).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 

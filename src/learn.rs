@@ -35,7 +35,7 @@ pub fn learn(
     stats::add(&stats::LOOKUPS, 1);
     seed_from_cache(s, &name, addrs);
     let now = Instant::now();
-    let h = s.health.lock();
+    let h = s.health.read();
     plan::lookup_order(addrs, h.any_winner(&name, port), &|ip| {
         h.ip_dead_until(ip, port, now)
     })
@@ -79,7 +79,7 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
     if seeds.is_empty() {
         return;
     }
-    let mut h = s.health.lock();
+    let mut h = s.health.write();
     for (port, ip) in seeds {
         if h.winner(name, port).is_none() {
             log::debug!("{name}: winner {ip} port {port} from the shared cache");

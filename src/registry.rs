@@ -7,7 +7,7 @@
 //! where the service went. (Their connects stay on the fast path: the planner has nothing to
 //! race, so libc connects and dnsfo only looks again if it fails.)
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 

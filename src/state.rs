@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 pub struct State {
     pub config: Config,
     pub registry: Renewable<RwLock<Registry>>,
-    pub health: Renewable<Mutex<Health>>,
+    pub health: Renewable<RwLock<Health>>,
     /// The shared winner cache and its last-read content (reloaded when the file changes).
     pub cache: Option<crate::cache::Cache>,
     pub cached: Renewable<Mutex<CachedWinners>>,
@@ -73,7 +73,7 @@ fn init() -> State {
     State {
         config,
         registry: Renewable::new(RwLock::new(Registry::default())),
-        health: Renewable::new(Mutex::new(Health::default())),
+        health: Renewable::new(RwLock::new(Health::default())),
         cache,
         cached: Renewable::new(Mutex::new(CachedWinners::default())),
     }
@@ -85,7 +85,7 @@ extern "C" fn prepare_fork() {
     crate::dial::background::prepare_fork();
     if let Some(s) = STATE.get() {
         std::mem::forget(s.registry.write());
-        std::mem::forget(s.health.lock());
+        std::mem::forget(s.health.write());
         std::mem::forget(s.cached.lock());
     }
 }
@@ -97,7 +97,7 @@ extern "C" fn after_fork() {
         // guards; releasing them here is the matching unlock.
         unsafe {
             s.cached.force_unlock();
-            s.health.force_unlock();
+            s.health.force_unlock_write();
             s.registry.force_unlock_write();
         }
     }
@@ -114,7 +114,7 @@ extern "C" fn after_fork_child() {
             s.registry
                 .renew(|old| RwLock::new(std::ptr::read(old.data_ptr())));
             s.health
-                .renew(|old| Mutex::new(std::ptr::read(old.data_ptr())));
+                .renew(|old| RwLock::new(std::ptr::read(old.data_ptr())));
             s.cached
                 .renew(|old| Mutex::new(std::ptr::read(old.data_ptr())));
         }
@@ -135,6 +135,16 @@ pub fn note_lookup(name: &str) {
     });
 }
 
-pub fn recent_lookups() -> Vec<String> {
-    RECENT.try_with(|r| r.borrow().clone()).unwrap_or_default()
+/// Runs `f` on the names this thread resolved most recently (newest last), without copying them.
+pub fn with_recent_lookups<R>(f: impl FnOnce(&[String]) -> R) -> R {
+    let mut f = Some(f);
+    let r = RECENT.try_with(|r| match r.try_borrow() {
+        Ok(names) => f.take().map(|f| f(&names)),
+        Err(_) => None,
+    });
+    match (r, f) {
+        (Ok(Some(v)), _) => v,
+        (_, Some(f)) => f(&[]),
+        (_, None) => unreachable!("f is taken only when it ran"),
+    }
 }

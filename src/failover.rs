@@ -68,14 +68,22 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         return Decision::PassThrough;
     }
     let port = addr.port();
-    let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
-    if let Some(w) = winner.filter(|w| order.first() == Some(w)) {
+    // The planner would put a live known winner first: that case needs no plan at all.
+    let winner = {
+        let h = s.health.read();
+        h.winner(&name, port).filter(|w| {
+            known.contains(w)
+                && h.dead_until(&SocketAddr::new(*w, port), Instant::now())
+                    .is_none()
+        })
+    };
+    if let Some(w) = winner {
         match to_known_winner(s, fd, domain, own_timeout, SocketAddr::new(w, port)) {
             Winner::Done(d) => return d,
-            Winner::Race => {}
-            Winner::Dead => order = plan_for(s, &name, chosen, &known, port).0,
+            Winner::Race | Winner::Dead => {}
         }
     }
+    let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
     let Some(tmpl) = FDS.get(fd).and_then(|st| capture(fd, &st)) else {
         return Decision::PassThrough;
     };

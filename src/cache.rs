@@ -149,21 +149,34 @@ impl Cache {
 
     /// The live entries, or nothing when the file is missing or untrusted.
     pub fn load(&self) -> Vec<Entry> {
+        use std::io::Read;
         let path = self.file();
-        if fs::symlink_metadata(&path).is_err() {
+        // Opened without following a symlink, then judged by what was opened (no race between
+        // the check and the read).
+        let Ok(mut f) = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&path)
+        else {
             return Vec::new();
-        }
-        if !trusted(&path, false) {
+        };
+        let Ok(m) = f.metadata() else {
+            return Vec::new();
+        };
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        if !m.file_type().is_file() || m.uid() != uid || m.mode() & 0o022 != 0 {
             log::debug!("cache file {path:?} is not the user's own private file; ignored");
             return Vec::new();
         }
-        match fs::metadata(&path) {
-            Ok(m) if m.len() <= MAX_FILE_BYTES => {}
-            _ => return Vec::new(),
+        if m.len() > MAX_FILE_BYTES {
+            return Vec::new();
         }
-        fs::read_to_string(&path)
-            .map(|t| parse(&t, now_ms()))
-            .unwrap_or_default()
+        let mut text = String::new();
+        match f.read_to_string(&mut text) {
+            Ok(_) => parse(&text, now_ms()),
+            Err(_) => Vec::new(),
+        }
     }
 
     /// Records a winner, valid for `ttl`.

@@ -24,6 +24,7 @@
 //! | 12 exported symbols, `LD_BIND_NOW` | `symbols_and_bind_now` |
 //! | 13 flapping servers | `flapping_servers` |
 //! | 14 property tests | `src/plan.rs` (proptest) |
+//! | what bypasses libc (io_uring, Go): no harm | `io_uring_no_harm`, `go_static_and_cgo_no_harm` |
 
 use std::time::Duration;
 
@@ -186,4 +187,16 @@ fn symbols_and_bind_now() {
 #[test]
 fn flapping_servers() {
     case("flap", 6);
+}
+
+// What dnsfo cannot see (io_uring, Go's raw system calls, static Go): it must do no harm.
+// Needs liburing-dev and golang-go (.ci/run installs them); when missing, the case fails saying so.
+#[test]
+fn io_uring_no_harm() {
+    case("io_uring", 12);
+}
+
+#[test]
+fn go_static_and_cgo_no_harm() {
+    case("go", 21);
 }

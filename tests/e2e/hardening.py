@@ -6,6 +6,8 @@ refused / silent servers, running a client with and without LD_PRELOAD). This fi
 hardening cases need: the hard_* C clients (tests/e2e/clients/hard_*.c, compiled into
 target/e2e-bin, cached, flock'ed), several names per scenario, a fast accept-and-close server,
 flapping servers, and one function per case that runs real programs and checks the outcome.
+The io_uring and Go cases (what dnsfo cannot see) also need liburing-dev (hard_uring.c, -luring)
+and golang-go (hard_go.go, built static and cgo into target/e2e-bin, GOCACHE under target/).
 
     python3 tests/e2e/hardening.py CASE        # CASE: see `python3 tests/e2e/hardening.py list`
 
@@ -83,8 +85,64 @@ def build(which: list[str]) -> None:
                 # linked against the library itself (DT_NEEDED by absolute path): LD_PRELOAD is
                 # ignored for setuid programs, a DT_NEEDED entry is not.
                 _cc(BIN / c, [SRC / "hard_secure.c"], [str(H.lib_path())])
+            elif c == "hard_uring":
+                _cc(BIN / c, [SRC / "hard_uring.c"], ["-luring"])
             else:
                 _cc(BIN / c, [SRC / f"{c}.c"], [])
+
+
+LIBURING_H = Path("/usr/include/liburing.h")
+GO_DIR = REPO / "target" / "e2e-go"  # GOCACHE and GOPATH: nothing written to $HOME
+
+
+def go_tool() -> str | None:
+    return shutil.which("go") or next((g for g in ("/usr/lib/go/bin/go", "/usr/lib/go-1.19/bin/go")
+                                       if os.access(g, os.X_OK)), None)
+
+
+def build_go(go: str) -> dict[str, Path]:
+    """tests/e2e/clients/hard_go.go built twice (cached by mtime, flock'ed): "static"
+    (CGO_ENABLED=0, pure Go resolver) and "cgo" (CGO_ENABLED=1 -tags netcgo: dynamic, libc's
+    getaddrinfo). Offline (GOPROXY=off); GOCACHE/GOPATH under target/."""
+    src = SRC / "hard_go.go"
+    outs = {"static": BIN / "hard_go_static", "cgo": BIN / "hard_go_cgo"}
+    BIN.mkdir(parents=True, exist_ok=True)
+    with open(BIN / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for kind, out in outs.items():
+            if _fresh(out, src):
+                continue
+            env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k != "LD_PRELOAD"}
+            env.update(GOCACHE=str(GO_DIR / "cache"), GOPATH=str(GO_DIR / "path"), GOENV="off",
+                       GOPROXY="off", GOFLAGS="", GO111MODULE="on",
+                       CGO_ENABLED="1" if kind == "cgo" else "0")
+            tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+            tags = "netcgo" if kind == "cgo" else "netgo"
+            cmd = [go, "build", "-trimpath", "-tags", tags, "-o", str(tmp), str(src)]
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=BIN)
+            if r.returncode != 0:
+                raise H.HarnessError(f"building {out.name} failed:\n{' '.join(cmd)}\n{r.stdout}{r.stderr}")
+            os.replace(tmp, out)
+    return outs
+
+
+def elf_interp(path: Path) -> str | None:
+    """The ELF program interpreter (PT_INTERP) of a 64-bit little-endian executable: None for a
+    static one (which ignores LD_PRELOAD)."""
+    import struct
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
+        raise H.HarnessError(f"{path}: not a 64-bit little-endian ELF file")
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        p_type, = struct.unpack_from("<I", data, off)
+        if p_type == 3:  # PT_INTERP
+            o, = struct.unpack_from("<Q", data, off + 8)
+            sz, = struct.unpack_from("<Q", data, off + 32)
+            return data[o:o + sz].rstrip(b"\0").decode()
+    return None
 
 
 def b(name: str) -> str:
@@ -814,6 +872,97 @@ def case_flap() -> None:
         info("flap_dnsfo_service_fds", " ".join(service))
         check("flap.no_socket_or_pipe_leak", d.exit == 0 and not leaked, line_of(d, "FDS"))
         check("flap.service_fds_bounded", len(service) <= 6, line_of(d, "FDS"))
+
+
+def case_io_uring() -> None:
+    """Issue 5 (what bypasses libc): io_uring. A C client resolves a name with getaddrinfo, connects
+    to its first address with IORING_OP_CONNECT and reads with IORING_OP_RECV, then (same process)
+    does a plain libc connect to that address. dnsfo cannot see the io_uring connect and must do no
+    harm: the io_uring result is exactly as without dnsfo (refused stays refused, up stays up), and
+    the libc connect after it still fails over (dnsfo's state is not confused by the ring's socket)."""
+    if not LIBURING_H.exists():
+        check("uring.prerequisites", False,
+              f"{LIBURING_H} missing: install Debian liburing-dev (.ci/run does) to build hard_uring")
+        return
+    build(["hard_uring"])
+    H.enter_namespace()
+    with World({"svc": REFUSED_FIRST, "up2": ["up:127.0.0.4", "up:127.0.0.5"]}) as w:
+        cmd = [b("hard_uring"), "svc", str(PORT)]
+        d, p = both(cmd, timeout=15)
+        setup = line_of(p, "URING SETUP")
+        check("uring.available", not setup, f"io_uring unavailable here: {setup}\n{show(p)}")
+        check("uring.ran", d.exit == 0 and p.exit == 0, show(d) + "\n" + show(p))
+        check("uring.refused_first.first_is_dead", line_of(d, "FIRST") == line_of(p, "FIRST")
+              == "FIRST 127.0.0.2", show(d) + "\n" + show(p))
+        check("uring.refused_first.plain_refused", line_of(p, "URING") == "URING ERR ECONNREFUSED"
+              and line_of(p, "LIBC") == "LIBC ERR ECONNREFUSED", show(p))
+        check("uring.refused_first.uring_as_without", line_of(d, "URING") == line_of(p, "URING")
+              == "URING ERR ECONNREFUSED", show(d) + "\n" + show(p))
+        check("uring.refused_first.libc_fails_over", line_of(d, "LIBC") == "LIBC GOT HELLO 127.0.0.3",
+              show(d))
+        check("uring.refused_first.stderr_quiet", d.stderr == "" and p.stderr == "", show(d))
+
+        d, p = both([b("hard_uring"), "up2", str(PORT)], timeout=15)
+        check("uring.up_up.ran", d.exit == 0 and p.exit == 0, show(d) + "\n" + show(p))
+        check("uring.up_up.uring_as_without", line_of(d, "URING") == line_of(p, "URING")
+              == "URING GOT HELLO 127.0.0.4", show(d) + "\n" + show(p))
+        check("uring.up_up.stdout_as_without", d.stdout == p.stdout
+              and line_of(d, "LIBC") == "LIBC GOT HELLO 127.0.0.4", show(d) + "\n" + show(p))
+
+        # once the winner is known (shared cache of the first run), getaddrinfo lists it first:
+        # then even the io_uring connect, which dnsfo never sees, reaches the live address
+        r = run(cmd, timeout=15)
+        check("uring.known_winner.listed_first", r.exit == 0 and line_of(r, "FIRST") == "FIRST 127.0.0.3"
+              and line_of(r, "URING") == "URING GOT HELLO 127.0.0.3", show(r))
+
+        # the library really is in the process and saw the libc half (and only that half);
+        # a fresh cache, so the first address is the dead one again
+        fresh = w.workdir / "cache-log"
+        fresh.mkdir()
+        r = run(cmd, env={"DNSFO_LOG": "debug", "DNSFO_CACHE_DIR": str(fresh)}, timeout=15)
+        check("uring.log.loaded_and_failed_over", r.exit == 0 and "initialised" in r.stderr
+              and "127.0.0.2" in r.stderr and line_of(r, "LIBC") == "LIBC GOT HELLO 127.0.0.3"
+              and line_of(r, "URING") == "URING ERR ECONNREFUSED", show(r))
+
+
+def case_go() -> None:
+    """Issue 5 (what bypasses libc): Go. tests/e2e/clients/hard_go.go (net.Dial with a 3 s timeout,
+    read the banner) built static (CGO_ENABLED=0: LD_PRELOAD ignored) and dynamic (CGO_ENABLED=1
+    -tags netcgo: libc's getaddrinfo, dnsfo loaded, but connect is a raw system call). For
+    refused-first, all-refused and up-only names: stdout and exit code identical with and without
+    dnsfo (Go fails over by itself). The ELF headers and /proc/self/maps show which build really
+    had the library inside; with DNSFO_LOG=debug it logs its initialisation and stays harmless."""
+    go = go_tool()
+    if not go:
+        check("go.prerequisites", False,
+              "the go toolchain is missing: install Debian golang-go (.ci/run does) to build hard_go")
+        return
+    outs = build_go(go)
+    H.enter_namespace()
+    interp = {k: elf_interp(v) for k, v in outs.items()}
+    info("go_interp", f"static={interp['static']} cgo={interp['cgo']}")
+    check("go.static.is_static", interp["static"] is None, f"PT_INTERP {interp['static']}")
+    check("go.cgo.is_dynamic", bool(interp["cgo"]), "no PT_INTERP: the cgo build is static")
+    layouts = {"rf": (REFUSED_FIRST, "GOT HELLO 127.0.0.3\n", 0),
+               "dead": (["refused:127.0.0.4", "refused:127.0.0.5"], "ERR ECONNREFUSED\n", 1),
+               "ups": (["up:127.0.0.6", "up:127.0.0.7"], "GOT HELLO 127.0.0.6\n", 0)}
+    with World({n: v[0] for n, v in layouts.items()}):
+        for kind, exe in outs.items():
+            for name, (_, want, code) in layouts.items():
+                d, p = both([str(exe), name, str(PORT)], timeout=10)
+                both_shown = show(d) + "\n" + show(p)
+                check(f"go.{kind}.{name}.as_without", healthy(d) and healthy(p) and d.exit == p.exit
+                      and d.stdout == p.stdout, both_shown)
+                check(f"go.{kind}.{name}.expected", p.stdout == want and p.exit == code, both_shown)
+                loaded = "MAPS libdnsfo=true\n" if kind == "cgo" else "MAPS libdnsfo=false\n"
+                check(f"go.{kind}.{name}.maps_and_quiet", d.stderr == loaded
+                      and p.stderr == "MAPS libdnsfo=false\n", both_shown)
+        # cgo build: libc's resolver is used (GODEBUG says so) and dnsfo initialised in the process
+        env = {"DNSFO_LOG": "debug", "GODEBUG": "netdns=cgo+1"}
+        r = run([str(outs["cgo"]), "rf", str(PORT)], env=env, timeout=10)
+        check("go.cgo.log.loaded_and_harmless", r.exit == 0 and r.stdout == "GOT HELLO 127.0.0.3\n"
+              and "initialised" in r.stderr and "MAPS libdnsfo=true" in r.stderr
+              and "using cgo DNS resolver" in r.stderr, show(r))
 
 
 CASES = {k[5:]: v for k, v in dict(globals()).items() if k.startswith("case_")}

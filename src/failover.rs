@@ -1,6 +1,7 @@
 //! The connect operation: from a program's `connect(fd, addr)` to an outcome. Looks the address
-//! up, asks the planner for the order, hands blocking connects to the dialer, and records what
-//! happened in the health memory.
+//! up; goes straight to a known winner; otherwise asks the planner for the order and hands the
+//! race to the dialer (blocking: in this thread; non-blocking: in the background), re-resolving
+//! when every known address failed; records what happened in the health memory.
 //!
 //! Owns: the decision to pass through (the fast path) and the errno the program sees. Must
 //! never: hold a lock while the dialer waits, or try an address that the registry did not list
@@ -80,7 +81,7 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     if let Some(w) = winner {
         match to_known_winner(s, fd, domain, own_timeout, SocketAddr::new(w, port)) {
             Winner::Done(d) => return d,
-            Winner::Race | Winner::Dead => {}
+            Winner::Race => {}
         }
     }
     let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
@@ -110,10 +111,10 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
 enum Winner {
     /// Finished: this is the program's answer.
     Done(Decision),
-    /// Still connecting (or not tried): race, with the program's socket as the first attempt.
+    /// Not settled: the winner is still connecting on the program's socket (it becomes the
+    /// race's first attempt), failed at once (now recorded dead, so the plan puts it last), or
+    /// was not tried (non-blocking socket, other family). Race.
     Race,
-    /// The winner failed at once (now recorded dead): race the others.
-    Dead,
 }
 
 /// The common case after a failover: the winner is known, so a blocking connect goes straight to
@@ -179,7 +180,7 @@ fn to_known_winner(
             s.health
                 .write()
                 .record_failure_of_winner(to, s.config.dead_ttl, Instant::now());
-            Winner::Dead
+            Winner::Race
         }
         Err(e) => Winner::Done(Decision::Return(-1, e)),
     }

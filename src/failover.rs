@@ -117,11 +117,12 @@ enum Winner {
     Race,
 }
 
-/// The common case after a failover: the winner is known, so a blocking connect goes straight to
-/// it with no race at all, on the program's socket, costing three system calls more than libc
-/// (flags, and `SO_SNDTIMEO` set to the attempt delay and back). Should the winner have gone
-/// silent since, the connect stops after the attempt delay and the race takes over; the
-/// program's own `SO_SNDTIMEO` (as recorded) still ends it as the kernel would.
+/// The common case after a failover: the winner is known, so the connect goes straight to it
+/// with no race at all, on the program's socket, costing two system calls more than libc
+/// (`SO_SNDTIMEO` set to the attempt delay and back). Should the winner have gone silent since,
+/// a blocking connect stops after the attempt delay and the race takes over; the program's own
+/// `SO_SNDTIMEO` (as recorded) still ends it as the kernel would. A non-blocking connect answers
+/// `EINPROGRESS` at once either way: with a known winner there is nothing to race.
 fn to_known_winner(
     s: &State,
     fd: c_int,
@@ -129,9 +130,6 @@ fn to_known_winner(
     own: Option<Duration>,
     to: SocketAddr,
 ) -> Winner {
-    let Ok(flags) = sys::fcntl_get(fd, libc::F_GETFL) else {
-        return Winner::Race;
-    };
     let same_family = match (domain, to.ip()) {
         (libc::AF_INET, IpAddr::V4(_)) | (libc::AF_INET6, IpAddr::V6(_)) => true,
         (libc::AF_INET6, IpAddr::V4(_)) => {
@@ -140,10 +138,7 @@ fn to_known_winner(
         _ => false,
     };
     let delay = s.config.attempt_delay.max(Duration::from_millis(1));
-    if flags & libc::O_NONBLOCK != 0
-        || !same_family
-        || s.config.connect_timeout.is_some_and(|c| c < delay)
-    {
+    if !same_family || s.config.connect_timeout.is_some_and(|c| c < delay) {
         return Winner::Race;
     }
     let Some(raw) = RawAddr::for_domain(to, domain) else {
@@ -166,10 +161,17 @@ fn to_known_winner(
     match result {
         Ok(()) => Winner::Done(Decision::Return(0, 0)),
         // The program's own timeout ran out: exactly what the kernel says then.
-        Err(libc::EINPROGRESS) if own.is_some_and(|o| o <= delay) => {
-            Winner::Done(Decision::Return(-1, libc::EINPROGRESS))
+        // Either a non-blocking socket (whose connect never waits: that is its answer) or a
+        // blocking one whose time ran out; only then is the socket's mode worth a system call.
+        Err(libc::EINPROGRESS) => {
+            let nonblocking =
+                sys::fcntl_get(fd, libc::F_GETFL).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
+            if nonblocking || own.is_some_and(|o| o <= delay) {
+                Winner::Done(Decision::Return(-1, libc::EINPROGRESS))
+            } else {
+                Winner::Race
+            }
         }
-        Err(libc::EINPROGRESS) => Winner::Race,
         // A signal: the kernel restarts a connect without a timeout for SA_RESTART handlers.
         Err(libc::EINTR) if own.is_some() || sys::any_handler_without_restart() => {
             Winner::Done(Decision::Return(-1, libc::EINTR))

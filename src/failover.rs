@@ -456,12 +456,7 @@ fn nonblocking(
         let raw = RawAddr::for_domain(c, tmpl.domain);
         match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(fd, &r)) {
             Ok(()) => {
-                outcomes.push(dial::Outcome {
-                    addr: c,
-                    result: Ok(()),
-                    elapsed: t.elapsed(),
-                    abandoned: false,
-                });
+                outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
                 record(s, &name, &outcomes);
                 return Decision::Return(0, 0);
             }
@@ -473,12 +468,7 @@ fn nonblocking(
                 record(s, &name, &outcomes);
                 return Decision::Return(-1, e);
             }
-            Err(e) => outcomes.push(dial::Outcome {
-                addr: c,
-                result: Err(e),
-                elapsed: t.elapsed(),
-                abandoned: false,
-            }),
+            Err(e) => outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed())),
         }
     }
     let Some(first) = program_attempt.or_else(|| queue.front().copied()) else {

@@ -478,12 +478,11 @@ impl Race {
             // address fails too, the program gets this very socket back with the kernel's
             // POLLERR and SO_ERROR, exactly as without dnsfo.
             let a = self.pending.remove(i);
-            self.outcomes.push(Outcome {
-                addr: a.addr,
-                result: Err(super::ERROR_LEFT_UNREAD),
-                elapsed: a.started.elapsed(),
-                abandoned: false,
-            });
+            self.outcomes.push(Outcome::settled(
+                a.addr,
+                Err(super::ERROR_LEFT_UNREAD),
+                a.started.elapsed(),
+            ));
             self.shadow_failed = true;
             self.drop_attempt(epfd, a.fd, owner);
             self.next_start = Instant::now();
@@ -495,24 +494,16 @@ impl Race {
             && bits & libc::EPOLLOUT as u32 != 0
             && bits & (libc::EPOLLERR | libc::EPOLLHUP) as u32 == 0
         {
-            self.outcomes.push(Outcome {
-                addr: a.addr,
-                result: Ok(()),
-                elapsed: a.started.elapsed(),
-                abandoned: false,
-            });
+            self.outcomes
+                .push(Outcome::settled(a.addr, Ok(()), a.started.elapsed()));
             // Mark the winner by moving it first; `decided` sees the Ok outcome.
             let w = self.pending.remove(i);
             self.pending.insert(0, w);
             return;
         }
         let err = if err == 0 { libc::ECONNREFUSED } else { err };
-        self.outcomes.push(Outcome {
-            addr: a.addr,
-            result: Err(err),
-            elapsed: a.started.elapsed(),
-            abandoned: false,
-        });
+        self.outcomes
+            .push(Outcome::settled(a.addr, Err(err), a.started.elapsed()));
         let a = self.pending.remove(i);
         self.drop_attempt(epfd, a.fd, owner);
         self.next_start = Instant::now();
@@ -541,12 +532,8 @@ impl Race {
             let sock = match self.tmpl.open(addr.ip()) {
                 Ok(s) => s,
                 Err(e) => {
-                    self.outcomes.push(Outcome {
-                        addr,
-                        result: Err(e),
-                        elapsed: Duration::ZERO,
-                        abandoned: false,
-                    });
+                    self.outcomes
+                        .push(Outcome::settled(addr, Err(e), Duration::ZERO));
                     continue;
                 }
             };
@@ -554,12 +541,8 @@ impl Race {
             let res = raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(sock, &r));
             match res {
                 Ok(()) => {
-                    self.outcomes.push(Outcome {
-                        addr,
-                        result: Ok(()),
-                        elapsed: now.elapsed(),
-                        abandoned: false,
-                    });
+                    self.outcomes
+                        .push(Outcome::settled(addr, Ok(()), now.elapsed()));
                     self.pending.insert(
                         0,
                         Attempt {
@@ -592,12 +575,8 @@ impl Race {
                     self.next_start = now + self.delay;
                 }
                 Err(e) => {
-                    self.outcomes.push(Outcome {
-                        addr,
-                        result: Err(e),
-                        elapsed: now.elapsed(),
-                        abandoned: false,
-                    });
+                    self.outcomes
+                        .push(Outcome::settled(addr, Err(e), now.elapsed()));
                     sys::close_fd(sock);
                 }
             }
@@ -682,12 +661,8 @@ impl Race {
             owner.remove(&w.fd);
         }
         for a in std::mem::take(&mut self.pending) {
-            self.outcomes.push(Outcome {
-                addr: a.addr,
-                result: Err(libc::ETIMEDOUT),
-                elapsed: a.started.elapsed(),
-                abandoned: true,
-            });
+            self.outcomes
+                .push(Outcome::abandoned(a.addr, a.started.elapsed()));
             self.drop_attempt(epfd, a.fd, owner);
         }
         let errno = match done {

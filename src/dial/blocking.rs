@@ -102,12 +102,7 @@ pub fn dial_blocking(
                         )
                     }
                     Err(e) => {
-                        outcomes.push(Outcome {
-                            addr,
-                            result: Err(e),
-                            elapsed: start.elapsed(),
-                            abandoned: false,
-                        });
+                        outcomes.push(Outcome::settled(addr, Err(e), start.elapsed()));
                         continue;
                     }
                 }
@@ -115,12 +110,7 @@ pub fn dial_blocking(
             let own = afd != fd;
             match res {
                 Ok(()) => {
-                    outcomes.push(Outcome {
-                        addr,
-                        result: Ok(()),
-                        elapsed: start.elapsed(),
-                        abandoned: false,
-                    });
+                    outcomes.push(Outcome::settled(addr, Ok(()), start.elapsed()));
                     pending.push(Attempt {
                         fd: afd,
                         own,
@@ -148,12 +138,7 @@ pub fn dial_blocking(
                 }
                 Err(e) if !own && is_socket_error(e) => break 'race Ended::Stopped(e),
                 Err(e) => {
-                    outcomes.push(Outcome {
-                        addr,
-                        result: Err(e),
-                        elapsed: start.elapsed(),
-                        abandoned: false,
-                    });
+                    outcomes.push(Outcome::settled(addr, Err(e), start.elapsed()));
                     if own {
                         sys::close_fd(afd);
                     } else {
@@ -228,21 +213,11 @@ pub fn dial_blocking(
             let err =
                 sys::getsockopt_int(a.fd, libc::SOL_SOCKET, libc::SO_ERROR).unwrap_or(libc::EIO);
             if err == 0 {
-                outcomes.push(Outcome {
-                    addr: a.addr,
-                    result: Ok(()),
-                    elapsed: a.started.elapsed(),
-                    abandoned: false,
-                });
+                outcomes.push(Outcome::settled(a.addr, Ok(()), a.started.elapsed()));
                 winner = Some(i);
                 break;
             }
-            outcomes.push(Outcome {
-                addr: a.addr,
-                result: Err(err),
-                elapsed: a.started.elapsed(),
-                abandoned: false,
-            });
+            outcomes.push(Outcome::settled(a.addr, Err(err), a.started.elapsed()));
             let a = pending.remove(i);
             if a.own {
                 sys::close_fd(a.fd);
@@ -284,12 +259,7 @@ pub fn dial_blocking(
 }
 
 fn abandon(a: &Attempt, outcomes: &mut Vec<Outcome>) {
-    outcomes.push(Outcome {
-        addr: a.addr,
-        result: Err(libc::ETIMEDOUT),
-        elapsed: a.started.elapsed(),
-        abandoned: true,
-    });
+    outcomes.push(Outcome::abandoned(a.addr, a.started.elapsed()));
 }
 
 /// Puts the winner on the program's fd and closes every other attempt.
@@ -303,12 +273,10 @@ fn finish(
 ) -> Ended {
     let w = pending.remove(winner);
     for a in pending.drain(..) {
+        abandon(&a, outcomes);
+        // The program's own socket is about to be replaced: its attempt ends with it.
         if a.own {
-            abandon(&a, outcomes);
             sys::close_fd(a.fd);
-        } else {
-            // The program's socket is about to be replaced; its attempt ends with it.
-            abandon(&a, outcomes);
         }
     }
     // A socket connected in non-blocking mode stays "connecting" for the socket layer until

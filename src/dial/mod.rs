@@ -161,6 +161,28 @@ pub struct Outcome {
     pub abandoned: bool,
 }
 
+impl Outcome {
+    /// An attempt that settled: connected (`Ok`) or failed with this errno.
+    pub fn settled(addr: SocketAddr, result: Result<(), c_int>, elapsed: Duration) -> Outcome {
+        Outcome {
+            addr,
+            result,
+            elapsed,
+            abandoned: false,
+        }
+    }
+
+    /// An attempt given up while still pending (another address won, or time ran out).
+    pub fn abandoned(addr: SocketAddr, elapsed: Duration) -> Outcome {
+        Outcome {
+            addr,
+            result: Err(libc::ETIMEDOUT),
+            elapsed,
+            abandoned: true,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ended {
     /// The program's fd is connected to this address.

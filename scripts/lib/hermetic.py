@@ -126,12 +126,30 @@ CLIENTS: dict[str, tuple[list[str], str | None]] = {
 }
 
 
-def _newer(target: Path, *sources: Path) -> bool:
+def fresh(target: Path, *sources: Path) -> bool:
+    """Is `target` newer than every source that exists?"""
     try:
         t = target.stat().st_mtime
     except FileNotFoundError:
         return False
-    return all(s.stat().st_mtime <= t for s in sources)
+    return all(s.stat().st_mtime <= t for s in sources if s.exists())
+
+
+def compile_c(out: Path, srcs: list[Path], deps: list[Path] | None = None,
+              cflags: list[str] | None = None, libs: list[str] | None = None,
+              shared: bool = False) -> None:
+    """Compile a C program (or shared object) unless `out` is fresh; the output appears
+    atomically (temporary file + rename). Callers serialise with their build lock."""
+    if fresh(out, *srcs, *(deps or [])):
+        return
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
+    cmd = [cc, "-O1", "-Wall", "-Werror", "-std=gnu11", *(cflags or []),
+           *(["-shared", "-fPIC"] if shared else []), "-o", str(tmp), *map(str, srcs), *(libs or [])]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise HarnessError(f"compiling {out.name} failed:\n{' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    os.replace(tmp, out)
 
 
 def build_clients(which: list[str] | None = None) -> None:
@@ -147,19 +165,10 @@ def build_clients(which: list[str] | None = None) -> None:
         for c in C_CLIENTS:
             if c not in wanted:
                 continue
-            src, out = CLIENT_SRC / f"{c}.c", BIN_DIR / c
-            if _newer(out, src, common):
-                continue
-            tmp = BIN_DIR / f".{c}.tmp{os.getpid()}"
-            cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
-            cmd = [cc, "-O1", "-Wall", "-Werror", "-std=gnu11", "-o", str(tmp), str(src)]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise HarnessError(f"compiling {src} failed:\n{r.stdout}{r.stderr}")
-            os.replace(tmp, out)
+            compile_c(BIN_DIR / c, [CLIENT_SRC / f"{c}.c"], deps=[common])
         if "java" in wanted:
             src, out = CLIENT_SRC / "SocketClient.java", BIN_DIR / "SocketClient.class"
-            if not _newer(out, src):
+            if not fresh(out, src):
                 tmpdir = Path(tempfile.mkdtemp(prefix=".javac", dir=BIN_DIR))
                 try:
                     cmd = ["javac", "-d", str(tmpdir), str(src)]

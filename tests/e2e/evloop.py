@@ -84,14 +84,6 @@ for _new in ("tcp", "pair"):
 # Building the C and Java clients (cached in target/e2e-bin)
 # --------------------------------------------------------------------------------------------
 
-def _fresh(out: Path, *srcs: Path) -> bool:
-    try:
-        t = out.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return all(s.stat().st_mtime <= t for s in srcs)
-
-
 def build(which: list[str] | None = None) -> None:
     """Compile the ev_* C clients (cc) and ev_nio.java (javac) if stale; safe in parallel."""
     wanted = set(which) if which is not None else {*EV_C, "ev_nio"}
@@ -102,18 +94,10 @@ def build(which: list[str] | None = None) -> None:
         for c in EV_C:
             if c not in wanted:
                 continue
-            src, out = SRC / f"{c}.c", BIN / c
-            if _fresh(out, src, common):
-                continue
-            tmp = BIN / f".{c}.tmp{os.getpid()}"
-            cmd = ["cc", "-O1", "-Wall", "-Werror", "-std=gnu11", "-o", str(tmp), str(src)]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise H.HarnessError(f"compiling {src} failed:\n{r.stdout}{r.stderr}")
-            os.replace(tmp, out)
+            H.compile_c(BIN / c, [SRC / f"{c}.c"], deps=[common])
         if "ev_nio" in wanted:
             src, out = SRC / "ev_nio.java", BIN / "ev_nio.class"
-            if not _fresh(out, src):
+            if not H.fresh(out, src):
                 tmpdir = Path(tempfile.mkdtemp(prefix=".javac-ev", dir=BIN))
                 try:
                     r = subprocess.run(["javac", "-d", str(tmpdir), str(src)],

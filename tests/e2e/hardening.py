@@ -50,26 +50,9 @@ HARD_C = ("hard_reentry", "hard_threads", "hard_fork", "hard_limits", "hard_gai"
           "hard_tfo", "hard_quiet", "hard_flap", "hard_oom")
 
 
-def _fresh(out: Path, *srcs: Path) -> bool:
-    try:
-        t = out.stat().st_mtime
-    except FileNotFoundError:
-        return False
-    return all(s.stat().st_mtime <= t for s in srcs if s.exists())
-
-
 def _cc(out: Path, srcs: list[Path], extra: list[str], shared: bool = False) -> None:
-    deps = [*srcs, SRC / "hard_common.h", SRC / "common.h"]
-    if _fresh(out, *deps):
-        return
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
-    cmd = [cc, "-O1", "-g", "-Wall", "-Werror", "-std=gnu11", "-pthread",
-           *(["-shared", "-fPIC"] if shared else []), "-o", str(tmp), *map(str, srcs), *extra]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    if r.returncode != 0:
-        raise H.HarnessError(f"compiling {out.name} failed:\n{' '.join(cmd)}\n{r.stdout}{r.stderr}")
-    os.replace(tmp, out)
+    H.compile_c(out, srcs, deps=[SRC / "hard_common.h", SRC / "common.h"],
+                cflags=["-g", "-pthread"], libs=extra, shared=shared)
 
 
 def build(which: list[str]) -> None:
@@ -110,7 +93,7 @@ def build_go(go: str) -> dict[str, Path]:
     with open(BIN / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         for kind, out in outs.items():
-            if _fresh(out, src):
+            if H.fresh(out, src):
                 continue
             env = {k: v for k, v in os.environ.items() if not k.startswith("GO") and k != "LD_PRELOAD"}
             env.update(GOCACHE=str(GO_DIR / "cache"), GOPATH=str(GO_DIR / "path"), GOENV="off",

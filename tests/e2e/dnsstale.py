@@ -356,18 +356,7 @@ def build(which: list[str] | None = None) -> None:
         for c in STALE_C:
             if c not in wanted:
                 continue
-            src, out = SRC / f"{c}.c", BIN / c
-            with contextlib.suppress(FileNotFoundError):
-                if out.stat().st_mtime >= max(src.stat().st_mtime,
-                                              (SRC / "common.h").stat().st_mtime):
-                    continue
-            tmp = BIN / f".{c}.tmp{os.getpid()}"
-            cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
-            r = subprocess.run([cc, "-O1", "-Wall", "-Werror", "-std=gnu11", "-o", str(tmp),
-                                str(src)], capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                raise H.HarnessError(f"compiling {src} failed:\n{r.stdout}{r.stderr}")
-            os.replace(tmp, out)
+            H.compile_c(BIN / c, [SRC / f"{c}.c"], deps=[SRC / "common.h"])
 
 
 STALE_CLIENTS = {

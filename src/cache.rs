@@ -10,7 +10,6 @@
 //! symlink; write through anything it does not trust; or add an address: a cached winner is
 //! used only if this process's resolver returned it for that name (the caller checks).
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
 use std::net::IpAddr;
@@ -213,15 +212,6 @@ pub fn winners_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) ->
         .iter()
         .filter(|e| e.name == name && returned.contains(&e.ip))
         .collect()
-}
-
-/// Groups entries per name, for quick lookups.
-pub fn by_name(entries: Vec<Entry>) -> HashMap<String, Vec<Entry>> {
-    let mut m: HashMap<String, Vec<Entry>> = HashMap::new();
-    for e in entries {
-        m.entry(e.name.clone()).or_default().push(e);
-    }
-    m
 }
 
 #[cfg(test)]

@@ -200,7 +200,9 @@ impl Cache {
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)
             .and_then(|mut f| f.write_all(text.as_bytes()));
-        if written.is_err() || fs::rename(&tmp, &path).is_err() {
+        let placed = written.and_then(|_| fs::rename(&tmp, &path));
+        if let Err(e) = placed {
+            log::debug!("cache file {path:?} not written: {e}");
             let _ = fs::remove_file(&tmp);
         }
     }

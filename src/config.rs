@@ -10,6 +10,7 @@
 //! | `DNSFO_ATTEMPT_DELAY_MS` | ms | 250 | 0..=60000 (0 = all addresses at once) |
 //! | `DNSFO_DEAD_TTL_MS` | ms | 30000 | 0..=86400000 |
 //! | `DNSFO_CONNECT_TIMEOUT_MS` | ms | none | 0..=3600000 (0 = none) |
+//! | `DNSFO_FAILOVER_BUDGET_MS` | ms | 2000 | 0..=3600000 |
 //! | `DNSFO_LOG` | env_logger filter | nothing logged | e.g. `debug`, `dnsfo=trace` |
 //! | `DNSFO_LOG_FILE` | path | stderr | file appended to |
 //! | `DNSFO_STATS` | bool | off | 1 = one summary line at exit |
@@ -32,6 +33,11 @@ pub struct Config {
     pub dead_ttl: Duration,
     /// `DNSFO_CONNECT_TIMEOUT_MS`: cap on one whole connect.
     pub connect_timeout: Option<Duration>,
+    /// `DNSFO_FAILOVER_BUDGET_MS`: once the address the program chose has failed, how much
+    /// longer other addresses may take before the program gets that failure. The default, 2 s,
+    /// is the least Go's dialer ever gives one address, and some 10 round trips of a
+    /// far-away server: a live address answers well within it, a silent one never does.
+    pub failover_budget: Duration,
     /// `DNSFO_LOG`: env_logger filter; `None` = write nothing at all.
     pub log_filter: Option<String>,
     /// `DNSFO_LOG_FILE`.
@@ -51,6 +57,7 @@ impl Default for Config {
             attempt_delay: Duration::from_millis(250),
             dead_ttl: Duration::from_millis(30_000),
             connect_timeout: None,
+            failover_budget: Duration::from_millis(2000),
             log_filter: None,
             log_file: None,
             stats: false,
@@ -120,6 +127,7 @@ impl Config {
         let delay = text("DNSFO_ATTEMPT_DELAY_MS");
         let ttl = text("DNSFO_DEAD_TTL_MS");
         let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
+        let budget = text("DNSFO_FAILOVER_BUDGET_MS");
         let log = text("DNSFO_LOG").filter(|s| !s.trim().is_empty());
         c.log_file = text("DNSFO_LOG_FILE")
             .filter(|s| !s.is_empty())
@@ -165,6 +173,9 @@ impl Config {
         }
         if let Some(n) = ms("DNSFO_CONNECT_TIMEOUT_MS", timeout, 3_600_000, 0) {
             c.connect_timeout = (n > 0).then(|| Duration::from_millis(n));
+        }
+        if let Some(n) = ms("DNSFO_FAILOVER_BUDGET_MS", budget, 3_600_000, 2000) {
+            c.failover_budget = Duration::from_millis(n);
         }
         c.cache_dir = match cache_dir.filter(|d| !d.is_empty()) {
             Some(d) if d.starts_with('/') => Some(PathBuf::from(d)),

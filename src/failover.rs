@@ -1,13 +1,22 @@
-//! The connect operation: from a program's `connect(fd, addr)` to an outcome. Looks the address
-//! up; goes straight to a known winner; otherwise asks the planner for the order and hands the
-//! race to the dialer (blocking: in this thread; non-blocking: in the background), re-resolving
-//! when every known address failed; records what happened in the health memory.
+//! The connect operation: from a program's `connect(fd, addr)` to an outcome, and everything the
+//! program later asks about a steered socket.
 //!
-//! Owns: the decision to pass through (the fast path) and the errno the program sees. Must
-//! never: hold a lock while the dialer waits, or try an address that the registry did not list
-//! for the name the program resolved.
+//! **The connect is decided in [`connect`]**: not an address of a learned name (or a socket
+//! dnsfo cannot steer) → libc; a name with one address → libc, watched (`Decision::Watch`);
+//! otherwise the planner orders the addresses and the program's socket is steered: a
+//! non-blocking connect makes its attempts that settle at once right here and leaves the rest
+//! to the reactor; a blocking one makes its first attempt (with the attempt delay as its
+//! timeout) and then races in the program's thread.
+//!
+//! Owns: the decision, the errno the program sees, and recording outcomes in the health memory.
+//! Must never: hold a lock while the program waits, try an address that the registry did not
+//! list for the name, or answer a connect the kernel would answer differently (a repeated
+//! connect on a steered socket says what the kernel would say for its state).
 
-use crate::dial::{self, background, Budget, Ended, Template};
+use crate::dial::blocking::Blocking;
+use crate::dial::steer::{self, Start, Status, Steer};
+use crate::dial::{self, reactor, Template};
+use crate::fdtable::FdState;
 use crate::plan::{self, Input};
 use crate::registry::Scope;
 use crate::resolver;
@@ -20,7 +29,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// What the hook does next.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Decision {
     /// Not dnsfo's business: call libc's `connect` unchanged.
     PassThrough,
@@ -28,6 +36,57 @@ pub enum Decision {
     Return(c_int, c_int),
     /// Call libc's `connect`; if it fails because the address is dead, call [`after_failure`].
     Watch,
+    /// A blocking connect: make this first attempt on the program's socket, then call
+    /// [`after_first`].
+    First(Box<First>),
+    /// A blocking connect racing in the program's thread.
+    Blocking(Box<Blocking>),
+    /// A blocking `connect` on a socket whose steer is in flight: wait until it settles (the
+    /// kernel's connect would wait for the attempt under way), then call libc's `connect`.
+    AwaitSteer,
+}
+
+/// The first attempt of a blocking connect, made by the hook (it waits, so it runs outside
+/// every panic boundary): the program's socket with `SO_SNDTIMEO` set to the attempt delay.
+pub struct First {
+    pub fd: c_int,
+    /// dnsfo's duplicate of the program's socket, made before the first attempt: whatever
+    /// another thread does with the fd number meanwhile, dnsfo acts on the program's socket.
+    handle: Option<c_int>,
+    pub addr: SocketAddr,
+    /// The `SO_SNDTIMEO` value for the attempt, and the program's own to put back.
+    pub limit: [u8; 16],
+    /// The program's own `SO_SNDTIMEO` (option name and value) to put back after the attempt.
+    restore: Option<(c_int, Vec<u8>)>,
+    own: Option<Duration>,
+    delay: Duration,
+    started: Instant,
+    tmpl: Template,
+    name: String,
+    chosen: SocketAddr,
+    queue: VecDeque<SocketAddr>,
+}
+
+impl First {
+    /// Makes the attempt: a blocking connect that waits at most the attempt delay.
+    pub fn attempt(&self) -> Result<(), c_int> {
+        let sock = self.handle.ok_or(libc::EBADF)?;
+        let _ = sys::setsockopt_raw(sock, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &self.limit);
+        let raw = RawAddr::for_domain(self.addr, self.tmpl.domain).ok_or(libc::EAFNOSUPPORT)?;
+        sys::connect_to(sock, &raw)
+    }
+}
+
+impl Drop for First {
+    fn drop(&mut self) {
+        // Also on a forced unwind out of the attempt: the program's timeout comes back.
+        if let Some(h) = self.handle.take() {
+            if let Some((name, value)) = &self.restore {
+                let _ = sys::setsockopt_raw(h, libc::SOL_SOCKET, *name, value);
+            }
+            sys::close_fd(h);
+        }
+    }
 }
 
 /// An attempt abandoned while still pending counts as a failure only when it had at least this
@@ -38,163 +97,484 @@ const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
 /// first write, so a connect "success" proves nothing about the address. Such sockets are left
 /// alone, so a dead address can never be remembered as a winner because of it.
 const TCP_FASTOPEN_CONNECT: c_int = 30;
+/// `SO_SNDTIMEO_NEW` (asm-generic/socket.h): the 64-bit-time variant; same layout on x86-64.
+const SO_SNDTIMEO_NEW: c_int = 67;
+/// A steer holds one fd (and probes) for a while; it starts only while at least this many fds
+/// remain below the program's `RLIMIT_NOFILE`.
+const FD_HEADROOM: c_int = 16;
+
+/// What the connect needs to know about the program's socket, read from its record.
+struct Sock {
+    domain: c_int,
+    fast_open: bool,
+    /// The program's `SO_SNDTIMEO` as it set it (option name, value).
+    timeout: Option<(c_int, Vec<u8>)>,
+}
 
 pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
-    if crate::fdtable::any_special() && FDS.update(fd, |st| st.race.is_some()) == Some(true) {
-        // A connect is already under way on this fd (in the background).
-        return Decision::Return(-1, libc::EALREADY);
-    }
     let chosen = sys::canonical_ip(addr.ip());
-    let Some((name, mut known)) = lookup(s, chosen) else {
+    let Some((name, known)) = lookup(s, chosen) else {
         return Decision::PassThrough;
+    };
+    let Some(sock) = FDS.update(fd, |st| {
+        if st.dialed || st.steer.is_some() {
+            // The program asks how its connect is going (or starts over after its failure):
+            // the kernel answers; `repeated` covers a steer still in flight.
+            return None;
+        }
+        Some(Sock {
+            domain: st.domain,
+            fast_open: st.opts.iter().any(is_fast_open),
+            timeout: recorded_send_timeout(st),
+        })
+    }) else {
+        return Decision::PassThrough;
+    };
+    let Some(sock) = sock else {
+        return repeated(s, fd).unwrap_or(Decision::PassThrough);
     };
     if known.len() < 2 && !s.registry.read().stale(&name, Instant::now()) {
         // A one-address name: nothing to race. libc connects; dnsfo looks again only if the
         // address turns out dead (re-resolution).
         return Decision::Watch;
     }
-    // What the fast path needs of the socket, read in place (no copy of its record).
-    let Some((domain, fast_open, own_timeout)) = FDS.update(fd, |st| {
-        (
-            st.domain,
-            st.opts.iter().any(is_fast_open),
-            recorded_send_timeout(st),
-        )
-    }) else {
-        return Decision::PassThrough;
-    };
     // An IPv4 address on an AF_INET6 socket (EINVAL) or an IPv6 one on an AF_INET socket
-    // (EAFNOSUPPORT) is the program's mistake: libc must answer it, not a replacement socket.
-    if addr.is_ipv4() != (domain == libc::AF_INET) || fast_open {
+    // (EAFNOSUPPORT) is the program's mistake: libc must answer it.
+    if addr.is_ipv4() != (sock.domain == libc::AF_INET) || sock.fast_open {
         return Decision::PassThrough;
     }
-    let port = addr.port();
-    // The planner would put a live known winner first: that case needs no plan at all.
-    let winner = {
-        let h = s.health.read();
-        h.winner(&name, port).filter(|w| {
-            known.contains(w)
-                && h.dead_until(&SocketAddr::new(*w, port), Instant::now())
-                    .is_none()
-        })
-    };
-    if let Some(w) = winner {
-        match to_known_winner(s, fd, domain, own_timeout, SocketAddr::new(w, port)) {
-            Winner::Done(d) => return d,
-            Winner::Race => {}
-        }
-    }
-    let (mut order, winner) = plan_for(s, &name, chosen, &known, port);
-    let Some(tmpl) = FDS.get(fd).and_then(|st| capture(fd, &st)) else {
+    let order = plan_for(s, &name, chosen, &known, addr.port());
+    let Some(tmpl) = capture(fd, sock.domain) else {
         return Decision::PassThrough;
     };
     let blocking = tmpl.status_flags & libc::O_NONBLOCK == 0;
-    if blocking && s.registry.read().stale(&name, Instant::now()) {
-        // The answer dnsfo fetched earlier is past its TTL: refresh it first.
-        if let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) {
-            known = fresh;
-            order = plan_for(s, &name, chosen, &known, port).0;
-        }
-    }
-    if order.len() < 2 && !blocking {
-        return Decision::PassThrough;
-    }
-    stats::add(&stats::CONNECTS, 1);
     let candidates = reachable(&tmpl, &order, chosen, addr);
-    if !blocking {
-        return nonblocking(s, fd, tmpl, name, addr, candidates, winner);
+    if candidates.len() < 2 {
+        // Nothing else this socket can reach (an AF_INET socket and IPv6 addresses, say).
+        return Decision::Watch;
     }
-    blocking_connect(s, fd, &tmpl, &name, addr, &candidates)
-}
-
-/// How a connect straight to the known winner went.
-enum Winner {
-    /// Finished: this is the program's answer.
-    Done(Decision),
-    /// Not settled: the winner is still connecting on the program's socket (it becomes the
-    /// race's first attempt), failed at once (now recorded dead, so the plan puts it last), or
-    /// was not tried (non-blocking socket, other family). Race.
-    Race,
-}
-
-/// The common case after a failover: the winner is known, so the connect goes straight to it
-/// with no race at all, on the program's socket, costing two system calls more than libc
-/// (`SO_SNDTIMEO` set to the attempt delay and back). Should the winner have gone silent since,
-/// a blocking connect stops after the attempt delay and the race takes over; the program's own
-/// `SO_SNDTIMEO` (as recorded) still ends it as the kernel would. A non-blocking connect answers
-/// `EINPROGRESS` at once either way: with a known winner there is nothing to race.
-fn to_known_winner(
-    s: &State,
-    fd: c_int,
-    domain: c_int,
-    own: Option<Duration>,
-    to: SocketAddr,
-) -> Winner {
-    let same_family = match (domain, to.ip()) {
-        (libc::AF_INET, IpAddr::V4(_)) | (libc::AF_INET6, IpAddr::V6(_)) => true,
-        (libc::AF_INET6, IpAddr::V4(_)) => {
-            sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(1) == 0
-        }
-        _ => false,
+    FDS.update(fd, |st| st.dialed = true);
+    stats::add(&stats::CONNECTS, 1);
+    let mut queue: VecDeque<SocketAddr> = candidates.into();
+    if !blocking {
+        return nonblocking(s, fd, tmpl, name, addr, queue);
+    }
+    let Some(first) = queue.pop_front() else {
+        return Decision::PassThrough;
     };
     let delay = s.config.attempt_delay.max(Duration::from_millis(1));
-    if !same_family || s.config.connect_timeout.is_some_and(|c| c < delay) {
-        return Winner::Race;
-    }
-    let Some(raw) = RawAddr::for_domain(to, domain) else {
-        return Winner::Race;
-    };
+    let own = sock.timeout.as_ref().and_then(|(_, v)| timeval_of(v));
     let limit = own.map_or(delay, |o| o.min(delay));
-    let _ = sys::setsockopt_raw(
-        fd,
-        libc::SOL_SOCKET,
-        libc::SO_SNDTIMEO,
-        &timeval_bytes(limit),
+    let Ok(handle) = sys::dup_above(fd, steer::OWN_FD_MIN) else {
+        return Decision::PassThrough;
+    };
+    let restore = Some(
+        sock.timeout
+            .unwrap_or((libc::SO_SNDTIMEO, timeval_bytes(Duration::ZERO).to_vec())),
     );
-    let result = sys::connect_to(fd, &raw);
-    let _ = sys::setsockopt_raw(
+    Decision::First(Box::new(First {
         fd,
-        libc::SOL_SOCKET,
-        libc::SO_SNDTIMEO,
-        &timeval_bytes(own.unwrap_or_default()),
-    );
-    match result {
-        Ok(()) => Winner::Done(Decision::Return(0, 0)),
-        // The program's own timeout ran out: exactly what the kernel says then.
-        // Either a non-blocking socket (whose connect never waits: that is its answer) or a
-        // blocking one whose time ran out; only then is the socket's mode worth a system call.
+        handle: Some(handle),
+        addr: first,
+        limit: timeval_bytes(limit),
+        restore,
+        own,
+        delay,
+        started: Instant::now(),
+        tmpl,
+        name,
+        chosen: addr,
+        queue,
+    }))
+}
+
+/// After the first attempt of a blocking connect.
+pub fn after_first(
+    s: &'static State,
+    mut first: Box<First>,
+    result: Result<(), c_int>,
+) -> Decision {
+    // The program's timeout goes back now; the steer owns the duplicate from here.
+    if let (Some(h), Some((name, value))) = (first.handle, first.restore.take()) {
+        let _ = sys::setsockopt_raw(h, libc::SOL_SOCKET, name, &value);
+    }
+    let elapsed = first.started.elapsed();
+    let addr = first.addr;
+    let own_deadline = first.own.map(|o| first.started + o);
+    let mut outcomes = Vec::new();
+    let still_going = match result {
+        Ok(()) => {
+            record(
+                s,
+                &first.name,
+                &[dial::Outcome::settled(first.addr, Ok(()), elapsed)],
+            );
+            return Decision::Return(0, 0);
+        }
         Err(libc::EINPROGRESS) => {
-            let nonblocking =
-                sys::fcntl_get(fd, libc::F_GETFL).is_ok_and(|f| f & libc::O_NONBLOCK != 0);
-            if nonblocking || own.is_some_and(|o| o <= delay) {
-                Winner::Done(Decision::Return(-1, libc::EINPROGRESS))
-            } else {
-                Winner::Race
+            if first.own.is_some_and(|o| o <= first.delay) {
+                // The program's own timeout ran out: exactly what the kernel says then; the
+                // failover goes on in the background, as the kernel's connect would.
+                let e = background(s, &mut first, Some(addr), outcomes, libc::EINPROGRESS);
+                return Decision::Return(-1, e);
             }
+            true
         }
-        // A signal: the kernel restarts a connect without a timeout for SA_RESTART handlers.
-        Err(libc::EINTR) if own.is_some() || sys::any_handler_without_restart() => {
-            Winner::Done(Decision::Return(-1, libc::EINTR))
+        Err(libc::EINTR) => {
+            if first.own.is_some() || sys::any_handler_without_restart() {
+                let e = background(s, &mut first, Some(addr), outcomes, libc::EINTR);
+                return Decision::Return(-1, e);
+            }
+            // SA_RESTART: the kernel would go on waiting; so does the race.
+            true
         }
-        Err(libc::EINTR) => Winner::Race,
         Err(e) if is_dead_address_error(e) => {
-            log::debug!("known winner {to} failed: {}", sys::errno_name(e));
-            s.health
-                .write()
-                .record_failure_of_winner(to, s.config.dead_ttl, Instant::now());
-            Winner::Race
+            outcomes.push(dial::Outcome::settled(first.addr, Err(e), elapsed));
+            false
         }
-        Err(e) => Winner::Done(Decision::Return(-1, e)),
+        Err(e) => return Decision::Return(-1, e),
+    };
+    let own = still_going.then_some(first.addr);
+    record(s, &first.name, &outcomes);
+    let steer = match new_steer(s, &mut first, own, outcomes) {
+        Ok(steer) => steer,
+        Err(e) => return Decision::Return(-1, e),
+    };
+    let flags = first.tmpl.status_flags;
+    Decision::Blocking(Box::new(Blocking::new(steer, flags, own_deadline)))
+}
+
+fn new_steer(
+    s: &State,
+    first: &mut First,
+    own: Option<SocketAddr>,
+    outcomes: Vec<dial::Outcome>,
+) -> Result<Box<Steer>, c_int> {
+    let errno = outcomes
+        .first()
+        .and_then(|o| o.result.err())
+        .unwrap_or(libc::ECONNREFUSED);
+    Steer::new(
+        Start {
+            fd: first.fd,
+            handle: first.handle.take(),
+            tmpl: first.tmpl.clone(),
+            name: first.name.clone(),
+            chosen: first.chosen,
+            own,
+            queue: first.queue.clone(),
+            outcomes,
+            delay: s.config.attempt_delay,
+            cap: s.config.connect_timeout.map(|t| first.started + t),
+            budget: s.config.failover_budget,
+        },
+        Instant::now(),
+    )
+    .map(Box::new)
+    .map_err(|_| errno)
+}
+
+/// A blocking connect stopped early (signal, the program's timeout) with an attempt under way:
+/// the steer goes on in the background. Returns the errno the program sees.
+fn background(
+    s: &'static State,
+    first: &mut First,
+    own: Option<SocketAddr>,
+    outcomes: Vec<dial::Outcome>,
+    errno: c_int,
+) -> c_int {
+    if let Ok(mut steer) = new_steer(s, first, own, outcomes) {
+        steer.begin(Instant::now());
+        handover(s, steer);
+    }
+    errno
+}
+
+/// Puts a steer on its fd's record and asks the reactor to look after it. Dropped (the
+/// program's socket simply goes on) when that cannot be done.
+pub fn handover(s: &'static State, steer: Box<Steer>) {
+    let (fd, id) = (steer.fd, steer.id);
+    let at = steer.wake_at().unwrap_or_else(Instant::now);
+    let mut steer = Some(steer);
+    let placed = FDS.update(fd, |st| {
+        if st.steer.is_none() {
+            st.steer = steer.take();
+        }
+        steer.is_none()
+    }) == Some(true);
+    if placed && !reactor::schedule(s, fd, id, at) {
+        // No reactor: nobody would advance it; the program's own attempt simply goes on.
+        drop(FDS.update(fd, |st| st.steer.take()));
     }
 }
 
-/// The program's `SO_SNDTIMEO`, as it set it through `setsockopt`.
-fn recorded_send_timeout(fdstate: &crate::fdtable::FdState) -> Option<Duration> {
-    let o = fdstate
+/// A non-blocking connect. Attempts that settle at once (a refusal on this host, say) are made
+/// right here on the program's socket, which the program cannot observe before `connect`
+/// returns; when the program's attempt is still pending, a steer takes it from there (the
+/// reactor). Either way the program gets what libc would have given it (`EINPROGRESS`).
+fn nonblocking(
+    s: &'static State,
+    fd: c_int,
+    tmpl: Template,
+    name: String,
+    addr: SocketAddr,
+    mut queue: VecDeque<SocketAddr>,
+) -> Decision {
+    let mut outcomes = Vec::new();
+    while let Some(c) = queue.pop_front() {
+        let t = Instant::now();
+        let raw = RawAddr::for_domain(c, tmpl.domain);
+        match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(fd, &r)) {
+            Ok(()) => {
+                outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
+                record(s, &name, &outcomes);
+                return Decision::Return(0, 0);
+            }
+            Err(libc::EINPROGRESS) => match sys::tcp_state(fd) {
+                Some(sys::tcp_state::CLOSE) if !queue.is_empty() => {
+                    // Refused on the spot: reading the error (the next connect returns it)
+                    // resets the socket for the next address.
+                    let e = match raw.map(|r| sys::connect_to(fd, &r)) {
+                        Some(Err(e)) if e != libc::ECONNABORTED => e,
+                        _ => libc::ECONNREFUSED,
+                    };
+                    outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed()));
+                }
+                Some(sys::tcp_state::CLOSE) => {
+                    // The last address failed too: its error stays on the socket, as the
+                    // kernel leaves it, for the program to read (translated to the error of
+                    // its own address).
+                    outcomes.push(dial::Outcome::settled(
+                        c,
+                        Err(dial::ERROR_LEFT_UNREAD),
+                        t.elapsed(),
+                    ));
+                    record(s, &name, &outcomes);
+                    if sys::canonical_ip(c.ip()) != sys::canonical_ip(addr.ip()) {
+                        let e = steer::errno_to_report(addr, &outcomes);
+                        FDS.update(fd, |st| st.report = Some(e));
+                    }
+                    return Decision::Return(-1, libc::EINPROGRESS);
+                }
+                Some(sys::tcp_state::SYN_SENT) | Some(sys::tcp_state::SYN_RECV) => {
+                    // What failed on the spot is known now: later connects (a program that
+                    // fails over by itself, say) plan around it at once.
+                    record(s, &name, &outcomes);
+                    steer_in_background(s, fd, tmpl, name, addr, c, queue, outcomes);
+                    return Decision::Return(-1, libc::EINPROGRESS);
+                }
+                _ => {
+                    // Connected already (loopback): the program sees POLLOUT at once.
+                    outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
+                    record(s, &name, &outcomes);
+                    return Decision::Return(-1, libc::EINPROGRESS);
+                }
+            },
+            Err(e) if dial::is_socket_error(e) || e == libc::ECONNABORTED => {
+                record(s, &name, &outcomes);
+                return Decision::Return(-1, e);
+            }
+            Err(e) => {
+                outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed()));
+                if queue.is_empty() {
+                    record(s, &name, &outcomes);
+                    return Decision::Return(-1, steer::errno_to_report(addr, &outcomes));
+                }
+            }
+        }
+    }
+    Decision::Return(-1, steer::errno_to_report(addr, &outcomes))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn steer_in_background(
+    s: &'static State,
+    fd: c_int,
+    tmpl: Template,
+    name: String,
+    chosen: SocketAddr,
+    own: SocketAddr,
+    queue: VecDeque<SocketAddr>,
+    outcomes: Vec<dial::Outcome>,
+) {
+    if !sys::fd_headroom(fd, FD_HEADROOM) {
+        // The program is near its fd limit: a steer would hold fds it may need next.
+        log::debug!("fd {fd}: too close to RLIMIT_NOFILE to steer");
+        return;
+    }
+    let now = Instant::now();
+    let start = Start {
+        fd,
+        handle: None,
+        tmpl,
+        name,
+        chosen,
+        own: Some(own),
+        queue,
+        outcomes,
+        delay: s.config.attempt_delay,
+        cap: s.config.connect_timeout.map(|t| now + t),
+        budget: s.config.failover_budget,
+    };
+    match Steer::new(start, now) {
+        Ok(steer) => {
+            log::debug!("{}: fd {fd} connecting to {own}, steered", steer.name);
+            handover(s, Box::new(steer))
+        }
+        Err(e) => log::debug!("fd {fd}: cannot steer: {}", sys::errno_name(e)),
+    }
+}
+
+/// A `connect` on a socket whose steer is still in flight: the kernel's answer for a socket
+/// that is connecting (`EALREADY`), or, when the steer has settled, whatever the kernel says now
+/// (0 once, then `EISCONN`; or the failure). A blocking socket waits, as the kernel's connect
+/// does.
+fn repeated(s: &'static State, fd: c_int) -> Option<Decision> {
+    match advance(s, fd)? {
+        Status::Going => {
+            let nonblocking =
+                sys::fcntl_get(fd, libc::F_GETFL).map_or(true, |f| f & libc::O_NONBLOCK != 0);
+            if nonblocking {
+                Some(Decision::Return(-1, libc::EALREADY))
+            } else {
+                Some(Decision::AwaitSteer)
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Advances the steer on `fd`, finishing it when it settled. `None`: no steer there.
+pub fn advance(s: &'static State, fd: c_int) -> Option<Status> {
+    let now = Instant::now();
+    let (status, done) = FDS.locked(fd, |slot| {
+        let slot = slot.as_deref_mut()?;
+        let status = slot.steer.as_deref_mut()?.advance(now);
+        let done = if status.settled() {
+            take_settled(slot)
+        } else {
+            None
+        };
+        Some((status, done))
+    })?;
+    if let Some(steer) = done {
+        finish(s, steer);
+    }
+    Some(status)
+}
+
+/// Should a wait hold back an event on `fd`? Yes while its steer is still going: the event is
+/// an intermediate failure of the program's socket (or dnsfo's own abort), which the steer has
+/// just moved past.
+pub fn hide(s: &'static State, fd: c_int) -> bool {
+    matches!(advance(s, fd), Some(Status::Going))
+}
+
+/// The errno the program must be told instead of the kernel's, once, after a steer failed.
+pub fn take_report(fd: c_int) -> Option<c_int> {
+    FDS.update(fd, |st| {
+        if st.steer.is_some() {
+            None
+        } else {
+            st.report.take()
+        }
+    })
+    .flatten()
+}
+
+/// The program ends the connect itself (`close`, `dup2` onto the fd, `shutdown`,
+/// `connect(AF_UNSPEC)`): its steer stops, and the socket is left as the program leaves it.
+/// `forget` also drops the fd's record (the number is about to be something else).
+pub fn program_ends(s: &'static State, fd: c_int, forget: bool) {
+    let taken = FDS.locked(fd, |slot| {
+        let st = slot.as_deref_mut()?;
+        if st.steer.is_some() && state::pid() != sys::getpid() {
+            // A vfork child (it shares dnsfo's memory, not its fds): the steer is the
+            // parent's, and its copy of the fd is the child's business.
+            return None;
+        }
+        let steer = st.steer.take().map(|mut steer| {
+            steer.release();
+            steer
+        });
+        st.report = None;
+        if forget {
+            *slot = None;
+        }
+        steer
+    });
+    if let Some(steer) = taken {
+        finish(s, steer);
+    }
+}
+
+/// The program's fd no longer holds the steered socket (closed without dnsfo seeing it): the
+/// steer stops as if the program had closed it.
+pub fn orphaned(s: &State, mut steer: Box<Steer>) {
+    steer.release();
+    finish(s, steer);
+}
+
+/// Before `exec`: a steer cannot survive the program image (its thread and memory go), so the
+/// inheritable steered sockets are given time to settle first, up to the budget.
+pub fn before_exec(s: &'static State) {
+    let until = Instant::now() + s.config.failover_budget.min(Duration::from_secs(5));
+    for fd in crate::fdtable::special_fds() {
+        let inherited = sys::fcntl_get(fd, libc::F_GETFD).is_ok_and(|f| f & libc::FD_CLOEXEC == 0);
+        if !inherited {
+            continue;
+        }
+        for _ in 0..10_000 {
+            if !matches!(advance(s, fd), Some(Status::Going)) || Instant::now() >= until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// Takes a settled steer off its fd's record, leaving the errno to report behind.
+pub fn take_settled(slot: &mut FdState) -> Option<Box<Steer>> {
+    let steer = slot.steer.take()?;
+    if let Status::Failed { report: Some(e) } = steer.status() {
+        slot.report = Some(e);
+    }
+    Some(steer)
+}
+
+/// Records what a settled steer found out, logs it, and closes dnsfo's fds of it.
+pub fn finish(s: &State, steer: Box<Steer>) {
+    match steer.status() {
+        Status::Won(a) if a.ip() != sys::canonical_ip(steer.chosen.ip()) => {
+            log::info!("{}: {} failed over to {a}", steer.name, steer.chosen)
+        }
+        Status::Failed { report } => log::debug!(
+            "{}: connect on fd {} failed everywhere ({})",
+            steer.name,
+            steer.fd,
+            sys::errno_name(report.unwrap_or(0))
+        ),
+        Status::Released => log::debug!("{}: fd {} left to the kernel", steer.name, steer.fd),
+        _ => {}
+    }
+    record_from(s, &steer.name, &steer.outcomes, steer.recorded);
+}
+
+/// The program's `SO_SNDTIMEO`, as it set it through `setsockopt` (either variant).
+fn recorded_send_timeout(fdstate: &FdState) -> Option<(c_int, Vec<u8>)> {
+    fdstate
         .opts
         .iter()
-        .find(|o| o.level == libc::SOL_SOCKET && o.name == libc::SO_SNDTIMEO)?;
-    let bytes: [u8; 16] = o.value.get(..16)?.try_into().ok()?;
+        .rev()
+        .find(|o| {
+            o.level == libc::SOL_SOCKET
+                && (o.name == libc::SO_SNDTIMEO || o.name == SO_SNDTIMEO_NEW)
+        })
+        .map(|o| (o.name, o.value.clone()))
+}
+
+fn timeval_of(bytes: &[u8]) -> Option<Duration> {
+    let bytes: [u8; 16] = bytes.get(..16)?.try_into().ok()?;
     let secs = i64::from_ne_bytes(bytes[..8].try_into().ok()?);
     let usecs = i64::from_ne_bytes(bytes[8..].try_into().ok()?);
     let d = Duration::from_secs(secs.max(0) as u64) + Duration::from_micros(usecs.max(0) as u64);
@@ -217,24 +597,16 @@ fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
     state::with_recent_lookups(|recent| reg.name_for(&ip, recent))
 }
 
-/// The plan, and the known winner (if any) for (name, port): one look at the health memory.
-fn plan_for(
-    s: &State,
-    name: &str,
-    chosen: IpAddr,
-    known: &[IpAddr],
-    port: u16,
-) -> (Vec<IpAddr>, Option<IpAddr>) {
+/// The plan for this connect: one look at the health memory.
+fn plan_for(s: &State, name: &str, chosen: IpAddr, known: &[IpAddr], port: u16) -> Vec<IpAddr> {
     let now = Instant::now();
     let h = s.health.read();
-    let winner = h.winner(name, port);
-    let order = plan::plan(&Input {
+    plan::plan(&Input {
         chosen,
         known,
-        winner,
+        winner: h.winner(name, port),
         dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
-    });
-    (order, winner)
+    })
 }
 
 fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
@@ -243,29 +615,28 @@ fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
         && o.value.iter().any(|b| *b != 0)
 }
 
-/// What a replacement socket must look like, read from the program's socket.
-fn capture(fd: c_int, fdstate: &crate::fdtable::FdState) -> Option<Template> {
-    // The slot could outlive its socket if the program closed it behind libc's back.
+/// What a probe must look like, read from the program's socket.
+fn capture(fd: c_int, domain: c_int) -> Option<Template> {
+    // The record could outlive its socket if the program closed it behind libc's back.
     if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
         return None;
     }
     let status_flags = sys::fcntl_get(fd, libc::F_GETFL).ok()?;
-    let fd_flags = sys::fcntl_get(fd, libc::F_GETFD).ok()?;
-    let v6only = fdstate.domain == libc::AF_INET6
+    let v6only = domain == libc::AF_INET6
         && sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(0) != 0;
-    Some(Template {
-        domain: fdstate.domain,
-        protocol: fdstate.protocol,
-        opts: fdstate.opts.clone(),
-        bind: fdstate.bind,
+    FDS.update(fd, |st| Template {
+        domain,
+        protocol: st.protocol,
+        opts: st.opts.clone(),
+        bind: st.bind,
         v6only,
         status_flags,
-        cloexec: fd_flags & libc::FD_CLOEXEC != 0,
+        cloexec: false,
     })
 }
 
-/// The planned addresses a socket like the program's can reach, with the program's port (and,
-/// on its own address, its IPv6 flow label and scope).
+/// The planned addresses the program's socket can reach, with the program's port (and, on its
+/// own address, its IPv6 flow label and scope).
 fn reachable(
     tmpl: &Template,
     order: &[IpAddr],
@@ -294,80 +665,6 @@ fn reresolve(s: &State, name: &str, budget: Duration) -> Option<Vec<IpAddr>> {
     Some(answer.addrs)
 }
 
-/// The budget of a blocking connect: the program's `SO_SNDTIMEO` (which ends it with
-/// `EINPROGRESS`, as the kernel does) and `DNSFO_CONNECT_TIMEOUT_MS` (`ETIMEDOUT`).
-fn budget(s: &State, fd: c_int) -> Budget {
-    let now = Instant::now();
-    let mut deadline: Option<(Instant, c_int)> =
-        sys::send_timeout(fd).map(|t| (now + t, libc::EINPROGRESS));
-    if let Some(cap) = s.config.connect_timeout {
-        if deadline.is_none_or(|(d, _)| now + cap < d) {
-            deadline = Some((now + cap, libc::ETIMEDOUT));
-        }
-    }
-    Budget {
-        delay: s.config.attempt_delay,
-        deadline,
-    }
-}
-
-/// A blocking connect raced in the program's thread. When every known address has failed (or
-/// none answered within the attempt delay), DNS is asked once more and new addresses join the
-/// race.
-fn blocking_connect(
-    s: &State,
-    fd: c_int,
-    tmpl: &Template,
-    name: &str,
-    addr: SocketAddr,
-    candidates: &[SocketAddr],
-) -> Decision {
-    let budget = budget(s, fd);
-    let tried: Vec<IpAddr> = candidates.iter().map(|c| c.ip()).collect();
-    let mut refill = || -> Vec<SocketAddr> {
-        let left = budget.deadline.map_or(resolver::MAX_WAIT, |(d, _)| {
-            d.saturating_duration_since(Instant::now())
-        });
-        let Some(fresh) = reresolve(s, name, left) else {
-            return Vec::new();
-        };
-        let new: Vec<SocketAddr> = fresh
-            .into_iter()
-            .filter(|ip| !tried.contains(ip) && tmpl.can_reach(*ip))
-            .map(|ip| SocketAddr::new(ip, addr.port()))
-            .collect();
-        if !new.is_empty() {
-            log::info!("{name}: DNS now also lists {new:?}");
-        }
-        new
-    };
-    let dialed = crate::guard::contain(|| {
-        dial::blocking::dial_blocking(fd, tmpl, candidates, &budget, &mut refill)
-    });
-    let Some(report) = dialed else {
-        // The dialer failed midway; its flag guard restored the fd. Let the kernel finish the
-        // program's own connect: it waits for an attempt already under way, or makes the plain one.
-        log::error!("dialer failed for {name}; completing the connect plainly");
-        return match RawAddr::for_domain(addr, tmpl.domain).map(|r| sys::connect_to(fd, &r)) {
-            Some(Ok(())) | Some(Err(libc::EISCONN)) => Decision::Return(0, 0),
-            Some(Err(e)) => Decision::Return(-1, e),
-            None => Decision::PassThrough,
-        };
-    };
-    // Bookkeeping after the fact: a failure here must not turn into a second connect.
-    let _ = crate::guard::contain(|| record(s, name, &report.outcomes));
-    match report.ended {
-        Ended::Connected(a) => {
-            if a.ip() != sys::canonical_ip(addr.ip()) {
-                log::info!("{name}: {addr} failed over to {a}");
-            }
-            Decision::Return(0, 0)
-        }
-        Ended::Stopped(e) => Decision::Return(-1, e),
-        Ended::AllFailed => Decision::Return(-1, errno_to_report(addr, &report.outcomes)),
-    }
-}
-
 /// Errors after which the address is dead and DNS may know better.
 pub fn is_dead_address_error(e: c_int) -> bool {
     matches!(
@@ -382,7 +679,8 @@ pub fn is_dead_address_error(e: c_int) -> bool {
 }
 
 /// libc's blocking connect to the only known address of a name failed with `errno`: remember
-/// the address as dead and, if DNS now names other addresses, connect the same fd to one of them.
+/// the address as dead and, if DNS now names other addresses, connect the same socket to one of
+/// them.
 pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_int) -> Decision {
     let fail = Decision::Return(-1, errno);
     let chosen = sys::canonical_ip(addr.ip());
@@ -395,10 +693,10 @@ pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_in
         s.config.dead_ttl,
         Instant::now(),
     );
-    let Some(fdstate) = FDS.get(fd) else {
+    let Some(domain) = FDS.update(fd, |st| st.domain) else {
         return fail;
     };
-    let Some(tmpl) = capture(fd, &fdstate) else {
+    let Some(tmpl) = capture(fd, domain) else {
         return fail;
     };
     if tmpl.status_flags & libc::O_NONBLOCK != 0 {
@@ -407,132 +705,71 @@ pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_in
     let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) else {
         return fail;
     };
-    let (order, _) = plan_for(
+    let order = plan_for(
         s,
         &name,
         fresh.first().copied().unwrap_or(chosen),
         &fresh,
         addr.port(),
     );
-    let candidates: Vec<SocketAddr> = reachable(&tmpl, &order, chosen, addr)
+    let queue: VecDeque<SocketAddr> = reachable(&tmpl, &order, chosen, addr)
         .into_iter()
         .filter(|c| c.ip() != chosen)
         .collect();
-    if candidates.is_empty() {
+    if queue.is_empty() {
         return fail;
     }
-    log::info!("{name}: {addr} is dead; DNS now lists {candidates:?}");
+    log::info!("{name}: {addr} is dead; DNS now lists {queue:?}");
     stats::add(&stats::CONNECTS, 1);
-    match blocking_connect(s, fd, &tmpl, &name, addr, &candidates) {
-        Decision::Return(0, _) => Decision::Return(0, 0),
-        _ => fail,
-    }
-}
-
-/// A non-blocking connect. Attempts that settle at once (a refusal on the local host, say) are
-/// made right here on the program's socket, which the program cannot observe before `connect`
-/// returns; the first one still pending moves the race to the background dialer, and the
-/// program gets `EINPROGRESS` as libc would have given it. A known winner means no race at all.
-fn nonblocking(
-    s: &'static State,
-    fd: c_int,
-    tmpl: Template,
-    name: String,
-    addr: SocketAddr,
-    candidates: Vec<SocketAddr>,
-    winner: Option<IpAddr>,
-) -> Decision {
-    let mut queue: VecDeque<SocketAddr> = candidates.into();
-    let mut outcomes = Vec::new();
-    let mut program_attempt = None;
-    while let Some(&c) = queue.front() {
-        if tmpl.domain_for(c.ip()) != tmpl.domain {
-            break;
-        }
-        queue.pop_front();
-        let t = Instant::now();
-        // A plain connect: after the program's own failed attempt the kernel answers
-        // ECONNABORTED once, and so must dnsfo.
-        let raw = RawAddr::for_domain(c, tmpl.domain);
-        match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(fd, &r)) {
-            Ok(()) => {
-                outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
-                record(s, &name, &outcomes);
-                return Decision::Return(0, 0);
-            }
-            Err(libc::EINPROGRESS) => {
-                program_attempt = Some(c);
-                break;
-            }
-            Err(e) if dial::is_socket_error(e) || e == libc::ECONNABORTED => {
-                record(s, &name, &outcomes);
-                return Decision::Return(-1, e);
-            }
-            Err(e) => outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed())),
-        }
-    }
-    let Some(first) = program_attempt.or_else(|| queue.front().copied()) else {
-        // Every address failed before connect returned: libc would have said so at once, too.
-        record(s, &name, &outcomes);
-        return Decision::Return(-1, errno_to_report(addr, &outcomes));
-    };
-    if queue.is_empty() || (program_attempt.is_some() && Some(first.ip()) == winner) {
-        // The last address, or the known winner, is connecting on the program's own socket:
-        // nothing to race.
-        record(s, &name, &outcomes);
-        return Decision::Return(-1, libc::EINPROGRESS);
-    }
-    let start = background::Start {
+    let mut first = First {
         fd,
+        handle: None,
+        addr,
+        limit: [0; 16],
+        restore: None,
+        own: None,
+        delay: s.config.attempt_delay,
+        started: Instant::now(),
         tmpl,
-        name: name.clone(),
+        name,
         chosen: addr,
         queue,
-        program_attempt,
-        outcomes,
-        delay: s.config.attempt_delay,
-        deadline: s.config.connect_timeout.map(|t| Instant::now() + t),
     };
-    // A panic in there may come after the placeholder went in: never connect a second time.
-    let started = crate::guard::contain(|| background::start(s, start)).unwrap_or(true);
-    if started || program_attempt.is_some() {
-        // Started; or not (no reactor), and the program's own attempt simply goes on.
-        Decision::Return(-1, libc::EINPROGRESS)
-    } else {
-        Decision::Return(-1, libc::ECONNREFUSED)
+    let outcomes = vec![dial::Outcome::settled(addr, Err(errno), Duration::ZERO)];
+    match new_steer(s, &mut first, None, outcomes) {
+        Ok(steer) => {
+            let flags = steer_flags(fd);
+            Decision::Blocking(Box::new(Blocking::new(steer, flags, None)))
+        }
+        Err(_) => fail,
     }
 }
 
-/// The errno the program would have seen: that of its own choice when it was tried to the end,
-/// else the first real failure.
-pub(crate) fn errno_to_report(addr: SocketAddr, outcomes: &[dial::Outcome]) -> c_int {
-    let chosen = sys::canonical_ip(addr.ip());
-    let real = |o: &&dial::Outcome| {
-        !o.abandoned && o.result.is_err() && o.result != Err(dial::ERROR_LEFT_UNREAD)
-    };
-    outcomes
-        .iter()
-        .filter(real)
-        .find(|o| o.addr.ip() == chosen)
-        .or_else(|| outcomes.iter().find(real))
-        .and_then(|o| o.result.err())
-        .unwrap_or(libc::ECONNREFUSED)
+fn steer_flags(fd: c_int) -> c_int {
+    sys::fcntl_get(fd, libc::F_GETFL).unwrap_or(libc::O_RDWR)
 }
 
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
+    record_from(s, name, outcomes, 0);
+}
+
+/// Records a connect's outcomes: the winner (shared with later processes after a failover) and
+/// stats from all of them, the health memory from those at `from` on (the ones before were
+/// recorded as soon as they were known).
+fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
     let now = Instant::now();
     note_stats(outcomes);
     share_winner(s, name, outcomes);
     let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
     let mut h = s.health.write();
-    for o in outcomes {
+    for o in outcomes.iter().skip(from) {
         let ms = o.elapsed.as_secs_f64() * 1000.0;
         match o.result {
             Ok(()) => {
                 log::debug!("connect {name} {}: connected in {ms:.1} ms", o.addr);
                 h.record_success(name, o.addr);
             }
-            Err(e) if o.abandoned => {
+            Err(_) if o.abandoned => {
                 log::debug!(
                     "connect {name} {}: no answer after {ms:.1} ms, abandoned",
                     o.addr
@@ -540,7 +777,6 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
                 if o.elapsed >= slow {
                     h.record_failure(name, o.addr, s.config.dead_ttl, now);
                 }
-                let _ = e;
             }
             Err(e) => {
                 log::debug!(
@@ -608,54 +844,29 @@ impl WithScope for SocketAddr {
 mod tests {
     use super::*;
 
-    fn o(a: &str, r: Result<(), c_int>, abandoned: bool) -> dial::Outcome {
-        dial::Outcome {
-            addr: a.parse().unwrap(),
-            result: r,
-            elapsed: Duration::ZERO,
-            abandoned,
-        }
-    }
-
     #[test]
     fn send_timeout_roundtrip() {
-        let mut st = crate::fdtable::FdState::default();
+        let mut st = FdState::default();
         assert_eq!(recorded_send_timeout(&st), None);
         st.record_opt(
             libc::SOL_SOCKET,
             libc::SO_SNDTIMEO,
             &timeval_bytes(Duration::from_millis(300)),
         );
-        assert_eq!(recorded_send_timeout(&st), Some(Duration::from_millis(300)));
+        let (name, v) = recorded_send_timeout(&st).unwrap();
+        assert_eq!(name, libc::SO_SNDTIMEO);
+        assert_eq!(timeval_of(&v), Some(Duration::from_millis(300)));
         st.record_opt(
             libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            &timeval_bytes(Duration::ZERO),
+            SO_SNDTIMEO_NEW,
+            &timeval_bytes(Duration::from_millis(700)),
         );
-        assert_eq!(recorded_send_timeout(&st), None);
-    }
-
-    #[test]
-    fn reports_the_programs_own_error() {
-        let outs = [
-            o("127.0.0.3:80", Err(libc::EHOSTUNREACH), false),
-            o("127.0.0.2:80", Err(libc::ECONNREFUSED), false),
-        ];
+        let (name, v) = recorded_send_timeout(&st).unwrap();
         assert_eq!(
-            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
-            libc::ECONNREFUSED
+            name, SO_SNDTIMEO_NEW,
+            "the variant the program used is kept"
         );
-        assert_eq!(
-            errno_to_report("127.0.0.9:80".parse().unwrap(), &outs),
-            libc::EHOSTUNREACH
-        );
-        let outs = [
-            o("127.0.0.2:80", Err(libc::ETIMEDOUT), true),
-            o("127.0.0.3:80", Err(libc::ENETUNREACH), false),
-        ];
-        assert_eq!(
-            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
-            libc::ENETUNREACH
-        );
+        assert_eq!(timeval_of(&v), Some(Duration::from_millis(700)));
+        assert_eq!(timeval_of(&timeval_bytes(Duration::ZERO)), None);
     }
 }

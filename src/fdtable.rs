@@ -26,8 +26,9 @@ pub struct SockOpt {
     pub value: Vec<u8>,
 }
 
-/// A registration the program made with `epoll_ctl` for this fd: replayed onto a socket that
-/// replaces the fd's description (the kernel drops registrations with the old description).
+/// A registration the program made with `epoll_ctl` for this fd. The wait hooks use it to tell
+/// which fd an event is about (epoll reports only the program's `data`) and to re-arm an
+/// `EPOLLONESHOT` registration whose event they held back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EpollReg {
     pub epfd: i32,
@@ -35,18 +36,7 @@ pub struct EpollReg {
     pub data: u64,
 }
 
-/// A background connect in flight on this fd: the fd holds a placeholder, the program's own
-/// socket lives on as `shadow` (socket calls are answered from it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RaceLink {
-    pub id: u64,
-    pub shadow: i32,
-    /// Device and inode of the placeholder: if the fd stops being it (closed with a raw
-    /// syscall, number reused), the race is no longer this fd's.
-    pub placeholder: (u64, u64),
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct FdState {
     pub domain: i32,
     pub protocol: i32,
@@ -54,27 +44,40 @@ pub struct FdState {
     /// The address the program passed to `bind` (port 0 = any port).
     pub bind: Option<SocketAddr>,
     pub epoll: Vec<EpollReg>,
-    pub race: Option<RaceLink>,
-    /// The error `SO_ERROR` must report once, after a background connect failed everywhere,
-    /// and the inode of the socket it belongs to.
-    pub pending_error: Option<(i32, (u64, u64))>,
+    /// The program's socket is being steered to a live address (non-blocking connect).
+    pub steer: Option<Box<crate::dial::steer::Steer>>,
+    /// The errno the program must see, once, instead of the kernel's (`SO_ERROR` or a repeated
+    /// `connect`), after a steered connect failed everywhere: the error of its own address.
+    pub report: Option<i32>,
+    /// dnsfo already handled a connect on this socket: later `connect` calls are the program
+    /// asking how that one went (or starting over after its failure) and go to the kernel.
+    pub dialed: bool,
 }
 
 /// Most epoll registrations remembered per fd (one per epoll instance watching it).
 pub const MAX_EPOLL: usize = 16;
 
-/// Count of fds whose slot has a race or a pending error: the I/O hooks' fast path is one
+/// Count of fds whose slot has a steer or an errno to report: the wait hooks' fast path is one
 /// relaxed load of this, zero almost always.
 pub static SPECIAL: AtomicUsize = AtomicUsize::new(0);
+
+/// The fds counted in [`SPECIAL`] (at most a few dozen at once): lets the epoll hook find which
+/// fd an event is about without walking the whole table.
+static SPECIAL_FDS: SpinLock<Vec<i32>> = SpinLock::new(Vec::new());
 
 /// Is any fd in a special state at all? (Cheap test for the hottest hooks.)
 pub fn any_special() -> bool {
     SPECIAL.load(Ordering::Relaxed) != 0
 }
 
+/// The fds that have a steer or an errno to report right now (a snapshot).
+pub fn special_fds() -> Vec<i32> {
+    SPECIAL_FDS.lock().clone()
+}
+
 impl FdState {
     pub fn is_special(&self) -> bool {
-        self.race.is_some() || self.pending_error.is_some()
+        self.steer.is_some() || self.report.is_some()
     }
 
     pub fn record_epoll(&mut self, op: i32, epfd: i32, events: u32, data: u64) {
@@ -133,19 +136,20 @@ impl FdTable {
         Some(&chunk[fd % CHUNK])
     }
 
-    /// Starts tracking `fd` (a fresh socket), replacing whatever an earlier fd of that number had.
-    pub fn insert(&self, fd: i32, state: FdState) {
-        if let Some(s) = self.slot(fd, true) {
-            let mut g = s.lock();
-            let was = g.as_ref().is_some_and(|st| st.is_special());
-            *g = Some(Box::new(state));
-            account(was, g.as_ref().is_some_and(|st| st.is_special()));
-        }
+    /// Starts tracking `fd` (a fresh socket), replacing whatever an earlier fd of that number had
+    /// (closed behind dnsfo's back); that record is returned.
+    pub fn insert(&self, fd: i32, state: FdState) -> Option<Box<FdState>> {
+        let s = self.slot(fd, true)?;
+        let mut g = s.lock();
+        let was = g.as_ref().is_some_and(|st| st.is_special());
+        let old = g.replace(Box::new(state));
+        account(fd, was, g.as_ref().is_some_and(|st| st.is_special()));
+        old
     }
 
     /// Stops tracking `fd` (closed, or replaced by `dup2`, or reused by an untracked socket).
     pub fn remove(&self, fd: i32) {
-        self.take(fd);
+        drop(self.take(fd));
     }
 
     /// Stops tracking `fd` and returns what was known about it.
@@ -153,14 +157,14 @@ impl FdTable {
         let s = self.slot(fd, false)?;
         let old = s.lock().take();
         if old.as_ref().is_some_and(|st| st.is_special()) {
-            SPECIAL.fetch_sub(1, Ordering::Relaxed);
+            account(fd, true, false);
         }
         old.map(|b| *b)
     }
 
-    /// Runs `f` with the slot of `fd` locked (`None` inside when untracked). Calls that must
-    /// not interleave with a background swap of the fd (epoll_ctl, socket calls answered from
-    /// the shadow socket, close) run inside this.
+    /// Runs `f` with the slot of `fd` locked (`None` inside when untracked). Everything that
+    /// reads or advances a steer runs inside this, so the reactor and the program's own calls
+    /// never act on one steer at once.
     pub fn locked<R>(&self, fd: i32, f: impl FnOnce(&mut Option<Box<FdState>>) -> R) -> R {
         match self.slot(fd, false) {
             None => f(&mut None),
@@ -168,7 +172,7 @@ impl FdTable {
                 let mut g = s.lock();
                 let was = g.as_ref().is_some_and(|st| st.is_special());
                 let r = f(&mut g);
-                account(was, g.as_ref().is_some_and(|st| st.is_special()));
+                account(fd, was, g.as_ref().is_some_and(|st| st.is_special()));
                 r
             }
         }
@@ -178,18 +182,18 @@ impl FdTable {
     pub fn update<R>(&self, fd: i32, f: impl FnOnce(&mut FdState) -> R) -> Option<R> {
         self.locked(fd, |g| g.as_deref_mut().map(f))
     }
-
-    pub fn get(&self, fd: i32) -> Option<FdState> {
-        self.update(fd, |s| s.clone())
-    }
 }
 
 impl FdTable {
     /// In a `fork()`ed child: no other thread exists there, so a slot found locked was locked
     /// by a thread that is gone, maybe in the middle of an update. Unlock it and forget that
-    /// fd's record (the fd then passes straight through), and recount the special fds.
+    /// fd's record (the fd then passes straight through). Steers stay the parent's: the child
+    /// closes its copies of their sockets (`Steer::forget_in_child`) and forgets them; its copy
+    /// of the program's socket is the same socket, which the parent goes on steering.
     pub fn after_fork_child(&self) {
-        let mut special = 0;
+        // SAFETY: single-threaded child; whoever held it does not exist here.
+        unsafe { SPECIAL_FDS.force_unlock() };
+        SPECIAL_FDS.lock().clear();
         for chunk in self.chunks.iter().filter_map(|c| c.get()) {
             for slot in chunk.iter() {
                 if slot.is_locked() {
@@ -198,21 +202,26 @@ impl FdTable {
                     // Its record may be mid-update: leak it and forget the fd.
                     std::mem::forget(slot.lock().take());
                 }
-                if slot.lock().as_ref().is_some_and(|s| s.is_special()) {
-                    special += 1;
+                if let Some(st) = slot.lock().as_mut() {
+                    if let Some(steer) = st.steer.take() {
+                        steer.forget_in_child();
+                    }
+                    st.report = None;
                 }
             }
         }
-        SPECIAL.store(special, Ordering::Relaxed);
+        SPECIAL.store(0, Ordering::Relaxed);
     }
 }
 
-fn account(was: bool, is: bool) {
+fn account(fd: i32, was: bool, is: bool) {
     match (was, is) {
         (false, true) => {
+            SPECIAL_FDS.lock().push(fd);
             SPECIAL.fetch_add(1, Ordering::Relaxed);
         }
         (true, false) => {
+            SPECIAL_FDS.lock().retain(|f| *f != fd);
             SPECIAL.fetch_sub(1, Ordering::Relaxed);
         }
         _ => {}
@@ -232,7 +241,7 @@ mod tests {
     #[test]
     fn insert_update_remove() {
         let t = Box::new(FdTable::new());
-        assert!(t.get(5).is_none());
+        assert!(t.update(5, |_| ()).is_none());
         t.insert(
             5,
             FdState {
@@ -243,23 +252,23 @@ mod tests {
         t.update(5, |s| s.record_opt(6, 1, &[1, 0, 0, 0]));
         t.update(5, |s| s.record_opt(6, 1, &[0, 0, 0, 0]));
         t.update(5, |s| s.record_opt(1, 9, &[1, 0, 0, 0]));
-        let s = t.get(5).unwrap();
-        assert_eq!(s.opts.len(), 2);
+        let opts = t.update(5, |s| s.opts.clone()).unwrap();
+        assert_eq!(opts.len(), 2);
         assert_eq!(
-            s.opts[0].value,
+            opts[0].value,
             vec![0, 0, 0, 0],
             "last value wins, first position kept"
         );
         t.remove(5);
-        assert!(t.get(5).is_none());
-        assert!(t.get(-1).is_none());
+        assert!(t.update(5, |_| ()).is_none());
+        assert!(t.update(-1, |_| ()).is_none());
         t.insert(i32::MAX, FdState::default());
         assert!(
-            t.get(i32::MAX).is_none(),
+            t.update(i32::MAX, |_| ()).is_none(),
             "out of range fds are simply untracked"
         );
         t.insert(200_000, FdState::default());
-        assert!(t.get(200_000).is_some());
+        assert!(t.update(200_000, |_| ()).is_some());
     }
 
     #[test]

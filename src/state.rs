@@ -32,6 +32,14 @@ pub struct CachedWinners {
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
+/// This process's id as dnsfo last saw it (at start, after each `fork()`): a `vfork` child,
+/// which shares dnsfo's memory but runs no fork handler, tells itself apart by it.
+static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// This process's id as of start-up or the last `fork()` (not updated in a `vfork` child).
+pub fn pid() -> u32 {
+    PID.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// Sockets the program created; outside `State` because it is a large static table.
 pub static FDS: FdTable = FdTable::new();
 
@@ -50,6 +58,7 @@ pub fn get() -> Option<&'static State> {
 
 fn init() -> State {
     crate::alloc::arm();
+    PID.store(crate::sys::getpid(), std::sync::atomic::Ordering::Relaxed);
     let config = if crate::sys::secure_execution() {
         // The environment belongs to whoever started a setuid program: trust none of it.
         Config::default()
@@ -82,7 +91,7 @@ fn init() -> State {
 /// `fork()`: take every lock first, so that no other thread is in the middle of an update when
 /// the process is copied (see `forksafe`).
 extern "C" fn prepare_fork() {
-    crate::dial::background::prepare_fork();
+    crate::dial::reactor::prepare_fork();
     if let Some(s) = STATE.get() {
         std::mem::forget(s.registry.write());
         std::mem::forget(s.health.write());
@@ -101,12 +110,13 @@ extern "C" fn after_fork() {
             s.registry.force_unlock_write();
         }
     }
-    crate::dial::background::after_fork();
+    crate::dial::reactor::after_fork();
 }
 
 /// The child: other threads' waits were copied with the locks, so each lock is replaced by a
 /// fresh one holding the same (consistent: nobody was updating it) data.
 extern "C" fn after_fork_child() {
+    PID.store(crate::sys::getpid(), std::sync::atomic::Ordering::Relaxed);
     if let Some(s) = STATE.get() {
         // SAFETY: a fork child handler, single-threaded; `prepare_fork` held every lock, so the
         // data is whole, and it is moved (not copied) into the fresh lock; the old one is leaked.
@@ -120,7 +130,7 @@ extern "C" fn after_fork_child() {
         }
     }
     FDS.after_fork_child();
-    crate::dial::background::after_fork_child();
+    crate::dial::reactor::after_fork_child();
     crate::resolver::after_fork_child();
 }
 

@@ -44,7 +44,9 @@ macro_rules! next {
                 return $missing;
             }
             // SAFETY: `p` is the address of the libc function with exactly this C signature.
-            let f: unsafe extern "C" fn($($t),*) -> $r = unsafe { std::mem::transmute(p) };
+            // "C-unwind": many of these are cancellation points, and a cancelled thread's forced
+            // unwind must pass through (DESIGN.md fact 13).
+            let f: unsafe extern "C-unwind" fn($($t),*) -> $r = unsafe { std::mem::transmute(p) };
             // SAFETY: forwarded under the caller's contract.
             unsafe { f($($a),*) }
         }
@@ -65,6 +67,7 @@ next! {
     fn gethostbyname_r(name: *const c_char, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
     fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int, missing -1;
     fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int, missing -1;
+    fn ioctl(fd: c_int, request: libc::c_ulong, arg: usize) -> c_int, missing -1;
     fn getsockopt(fd: c_int, level: c_int, name: c_int, val: *mut c_void, len: *mut socklen_t) -> c_int, missing -1;
     fn getsockname(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, missing -1;
     fn getpeername(fd: c_int, addr: *mut sockaddr, len: *mut socklen_t) -> c_int, missing -1;
@@ -81,6 +84,140 @@ next! {
     fn sendto(fd: c_int, buf: *const c_void, n: size_t, flags: c_int, addr: *const sockaddr, len: socklen_t) -> isize, missing -1;
     fn sendmsg(fd: c_int, msg: *const libc::msghdr, flags: c_int) -> isize, missing -1;
     fn gethostbyname2_r(name: *const c_char, af: c_int, ret: *mut hostent, buf: *mut c_char, buflen: size_t, result: *mut *mut hostent, h_errnop: *mut c_int) -> c_int, missing libc::ENOSYS;
+    fn epoll_wait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int) -> c_int, missing -1;
+    fn epoll_pwait(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: c_int, mask: *const libc::sigset_t) -> c_int, missing -1;
+    fn epoll_pwait2(epfd: c_int, events: *mut libc::epoll_event, max: c_int, timeout: *const libc::timespec, mask: *const libc::sigset_t) -> c_int, missing -1;
+    fn poll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int) -> c_int, missing -1;
+    fn ppoll(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: *const libc::timespec, mask: *const libc::sigset_t) -> c_int, missing -1;
+    fn __poll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: c_int, fdslen: size_t) -> c_int, missing -1;
+    fn __ppoll_chk(fds: *mut libc::pollfd, n: libc::nfds_t, timeout: *const libc::timespec, mask: *const libc::sigset_t, fdslen: size_t) -> c_int, missing -1;
+    fn select(n: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *mut libc::timeval) -> c_int, missing -1;
+    fn pselect(n: c_int, r: *mut libc::fd_set, w: *mut libc::fd_set, e: *mut libc::fd_set, timeout: *const libc::timespec, mask: *const libc::sigset_t) -> c_int, missing -1;
+    fn execve(path: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int, missing -1;
+    fn execv(path: *const c_char, argv: *const *const c_char) -> c_int, missing -1;
+    fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int, missing -1;
+    fn execvpe(file: *const c_char, argv: *const *const c_char, envp: *const *const c_char) -> c_int, missing -1;
+    fn fexecve(fd: c_int, argv: *const *const c_char, envp: *const *const c_char) -> c_int, missing -1;
+}
+
+extern "C-unwind" {
+    // Not in the libc crate for this target; glibc has had them forever. "C-unwind": switching
+    // back to the program's state acts on a pending cancellation at once (an unwind).
+    fn pthread_setcancelstate(state: c_int, old: *mut c_int) -> c_int;
+    fn pthread_setcanceltype(ty: c_int, old: *mut c_int) -> c_int;
+}
+
+const PTHREAD_CANCEL_DISABLE: c_int = 1;
+const PTHREAD_CANCEL_DEFERRED: c_int = 0;
+
+/// Keeps thread cancellation off while dnsfo works in a program's thread, so that a
+/// cancellation point inside dnsfo (any libc socket call) never starts a forced unwind where a
+/// panic boundary would turn it into an abort (DESIGN.md fact 13). The program's own state comes
+/// back on drop.
+pub struct CancelOff(c_int);
+
+impl CancelOff {
+    pub fn new() -> CancelOff {
+        let mut old: c_int = 0;
+        // SAFETY: plain call with a valid out pointer; not a cancellation point.
+        unsafe { pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &mut old) };
+        CancelOff(old)
+    }
+}
+
+impl Default for CancelOff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CancelOff {
+    fn drop(&mut self) {
+        let mut ignored: c_int = 0;
+        // SAFETY: as in `new`; a pending cancellation may unwind from here (no lock held).
+        unsafe { pthread_setcancelstate(self.0, &mut ignored) };
+    }
+}
+
+/// Makes cancellation deferred for a while: a program that enabled asynchronous cancellation
+/// (and then called `connect`, which is not async-cancel-safe) is cancelled at dnsfo's waits,
+/// which are cancellation points, never in the middle of dnsfo's own code. The program's type
+/// comes back on drop (a pending cancellation then acts at once).
+pub struct CancelDeferred(c_int);
+
+impl CancelDeferred {
+    pub fn new() -> CancelDeferred {
+        let mut old: c_int = 0;
+        // SAFETY: plain call with a valid out pointer; async-cancel-safe.
+        unsafe { pthread_setcanceltype(PTHREAD_CANCEL_DEFERRED, &mut old) };
+        CancelDeferred(old)
+    }
+}
+
+impl Default for CancelDeferred {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for CancelDeferred {
+    fn drop(&mut self) {
+        if self.0 != PTHREAD_CANCEL_DEFERRED {
+            let mut ignored: c_int = 0;
+            // SAFETY: as in `new`.
+            unsafe { pthread_setcanceltype(self.0, &mut ignored) };
+        }
+    }
+}
+
+/// Linux `tcp_info.tcpi_state` values dnsfo looks at (include/net/tcp_states.h).
+pub mod tcp_state {
+    pub const SYN_SENT: u8 = 2;
+    pub const SYN_RECV: u8 = 3;
+    pub const CLOSE: u8 = 7;
+}
+
+/// The TCP state of a socket (`TCP_INFO`'s first byte), without touching its pending error.
+pub fn tcp_state(fd: c_int) -> Option<u8> {
+    let mut info = [0u8; 8];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: the buffer is valid for `len` bytes; the kernel copies at most that.
+    let r = unsafe {
+        getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr() as *mut c_void,
+            &mut len,
+        )
+    };
+    (r == 0 && len >= 1).then_some(info[0])
+}
+
+/// `dup` of `fd`, close-on-exec, on the lowest free number at or above `min` (or the lowest
+/// free one when that fails): dnsfo's own copies keep out of the low numbers programs expect.
+pub fn dup_above(fd: c_int, min: c_int) -> Result<c_int, c_int> {
+    // SAFETY: F_DUPFD_CLOEXEC takes an int (the lowest acceptable fd).
+    check(unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, min as usize) }).or_else(|_| dup_cloexec(fd))
+}
+
+/// Do two fds refer to the same open socket? (`false` when either is not open.) Tells whether
+/// the program's fd number still holds the socket a steer is working on, after a close that
+/// dnsfo did not see (libuv closes with a raw system call).
+pub fn same_file(a: c_int, b: c_int) -> bool {
+    let id = |fd: c_int| {
+        // SAFETY: stat is plain old data, fstat fills it.
+        let mut st: libc::stat = unsafe { zeroed() };
+        // SAFETY: valid out pointer.
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+    };
+    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
+}
+
+/// The process id (a system call: glibc caches nothing), for telling a `vfork` child apart.
+pub fn getpid() -> u32 {
+    // SAFETY: no preconditions.
+    unsafe { libc::getpid() as u32 }
 }
 
 /// The calling thread's `errno`.
@@ -309,10 +446,10 @@ pub fn send_timeout(fd: c_int) -> Option<Duration> {
     ))
 }
 
-/// `poll` over `fds` for writability; returns the count ready or the errno (EINTR included).
-pub fn poll_out(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, c_int> {
+/// `poll` over `fds`; returns the count ready or the errno (EINTR included).
+pub fn poll_fds(fds: &mut [libc::pollfd], timeout_ms: c_int) -> Result<usize, c_int> {
     // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd.
-    check(unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
+    check(unsafe { poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) })
         .map(|n| n as usize)
 }
 
@@ -391,21 +528,6 @@ pub fn dup_cloexec(fd: c_int) -> Result<c_int, c_int> {
     check(unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) })
 }
 
-/// A non-blocking, close-on-exec pipe: (read end, write end).
-pub fn pipe_nb() -> Result<(c_int, c_int), c_int> {
-    let mut fds = [0 as c_int; 2];
-    // SAFETY: `fds` has room for the two descriptors.
-    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) })?;
-    Ok((fds[0], fds[1]))
-}
-
-/// The inode behind an fd: identifies a description across fd-number reuse.
-pub fn inode(fd: c_int) -> Option<(u64, u64)> {
-    // SAFETY: stat is plain old data, fstat fills it.
-    let mut st: libc::stat = unsafe { zeroed() };
-    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
-}
-
 pub fn epoll_op(epfd: c_int, op: c_int, fd: c_int, events: u32, data: u64) -> Result<(), c_int> {
     let mut ev = libc::epoll_event { events, u64: data };
     // SAFETY: `ev` is a valid epoll_event for the duration of the call.
@@ -417,13 +539,13 @@ pub fn epoll_new() -> Result<c_int, c_int> {
     check(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })
 }
 
-pub fn epoll_wait(
+pub fn epoll_wait_into(
     epfd: c_int,
     events: &mut [libc::epoll_event],
     timeout_ms: c_int,
 ) -> Result<usize, c_int> {
     // SAFETY: `events` is a valid, exclusively borrowed buffer of its length.
-    check(unsafe { libc::epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, timeout_ms) })
+    check(unsafe { epoll_wait(epfd, events.as_mut_ptr(), events.len() as c_int, timeout_ms) })
         .map(|n| n as usize)
 }
 
@@ -455,24 +577,6 @@ pub fn block_all_signals() {
         libc::sigfillset(&mut set);
         libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
-}
-
-/// Writes an int option value into a program's getsockopt buffer, as the kernel would.
-///
-/// # Safety
-/// `val`/`len` are the program's getsockopt arguments.
-pub unsafe fn answer_int_opt(val: *mut c_void, len: *mut socklen_t, v: c_int) -> c_int {
-    if val.is_null() || len.is_null() {
-        set_errno(libc::EFAULT);
-        return -1;
-    }
-    // SAFETY: checked non-null; the program promised *len bytes at val.
-    unsafe {
-        let n = (*len as usize).min(size_of::<c_int>());
-        std::ptr::copy_nonoverlapping(&v as *const c_int as *const u8, val as *mut u8, n);
-        *len = n as socklen_t;
-    }
-    0
 }
 
 /// Runs `f` at normal process exit.

@@ -1,28 +1,24 @@
-//! The dialer: all socket work of a failover. Runs the planned attempts (RFC 8305: a new attempt
-//! every attempt delay, at once after a failure, earlier ones kept running), picks the first to
-//! connect, and leaves the winner on the program's fd number with the program's options, bound
-//! address and flags.
+//! The dialer: all socket work of a failover, on the program's own socket (DESIGN.md, "One
+//! socket"). [`steer`] is the one state machine: the program's socket makes every attempt that
+//! can win, shadow probes find out which other address is live, and the program's socket is
+//! moved there. Two drivers run it: [`blocking`] in the program's thread (the program waits in
+//! `connect` anyway), [`reactor`] on one background thread for non-blocking connects, so that an
+//! event loop never stalls.
 //!
-//! Two drivers share the pieces here: [`blocking`] races in the program's own thread (the
-//! program is waiting in `connect` anyway); [`background`] races non-blocking connects on one
-//! reactor thread while the program's fd holds a placeholder, so the event loop never stalls.
-//!
-//! Owns: attempt sockets (created, raced, closed) and the program's fd while a connect is being
-//! raced. Must never: connect to an address it was not given, or leave the program's fd in a
-//! state the program did not ask for (its flags are restored on every path).
+//! Owns: probe sockets (created, raced, closed) and dnsfo's duplicate of a steered socket. Must
+//! never: connect to an address it was not given, put any other file description on the
+//! program's fd, or leave the program's socket in a mode the program did not ask for (its flags
+//! are restored on every path).
 
-pub mod background;
 pub mod blocking;
+pub mod reactor;
+pub mod steer;
 
 use crate::fdtable::SockOpt;
 use crate::sys::{self, RawAddr};
 use libc::c_int;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
-
-/// With a fixed source port only one attempt can exist at a time; each gets at least this long
-/// before it is abandoned for the next address.
-pub const SEQUENTIAL_SLOT_MIN: Duration = Duration::from_secs(1);
+use std::time::Duration;
 
 /// What a replacement socket must look like: the program's socket as the program set it up.
 #[derive(Clone, Debug)]
@@ -50,61 +46,56 @@ impl Template {
         }
     }
 
-    /// Where a socket reaching `peer` must be bound; `Err` when the program's bind cannot be
-    /// honoured for that peer (an IPv4 source cannot reach an IPv6 peer, and the reverse), so
-    /// that address is not tried.
+    /// Where a probe reaching `peer` must be bound: the program's bound address with any port
+    /// (a probe only finds out whether the peer answers; the program's socket keeps its own
+    /// port). `Err` when the program's bind cannot be honoured for that peer (an IPv4 source
+    /// cannot reach an IPv6 peer, and the reverse), so that address is not tried.
     fn bind_for(&self, peer: IpAddr) -> Result<Option<RawAddr>, ()> {
         let Some(b) = self.bind else { return Ok(None) };
         let ip = sys::canonical_ip(b.ip());
-        if ip.is_unspecified() && b.port() == 0 {
+        if ip.is_unspecified() {
             return Ok(None);
         }
         let domain = self.domain_for(peer);
         let local = match (ip, peer) {
-            (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_))
-                if !ip.is_unspecified() =>
-            {
-                return Err(())
-            }
-            (IpAddr::V4(_), IpAddr::V6(_)) => SocketAddr::new(IpAddr::from([0u16; 8]), b.port()),
-            (IpAddr::V6(_), IpAddr::V4(_)) => SocketAddr::new(IpAddr::from([0u8; 4]), b.port()),
-            _ => SocketAddr::new(ip, b.port()),
+            (IpAddr::V4(_), IpAddr::V6(_)) | (IpAddr::V6(_), IpAddr::V4(_)) => return Err(()),
+            _ => SocketAddr::new(ip, 0),
         };
         RawAddr::for_domain(local, domain).map(Some).ok_or(())
     }
 
+    /// Can the program's own socket reach `ip` (same family, or IPv4 through an IPv6 socket that
+    /// is not v6-only), bound as it is? The program's socket is never replaced, so an address it
+    /// cannot reach is not tried at all.
     pub fn can_reach(&self, ip: IpAddr) -> bool {
-        self.bind_for(ip).is_ok()
+        self.domain_for(ip) == self.domain && self.bind_for(ip).is_ok()
     }
 
-    /// A fresh, unconnected socket of the program's own domain with its options: what the fd
-    /// holds after a background connect failed everywhere.
-    pub(crate) fn open_unconnected(&self) -> Result<c_int, c_int> {
-        let fd = sys::new_socket(
-            self.domain,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            self.protocol,
-        )?;
-        for o in &self.opts {
-            let _ = sys::setsockopt_raw(fd, o.level, o.name, &o.value);
-        }
-        Ok(fd)
-    }
-
-    /// A fresh non-blocking socket set up like the program's.
-    pub(crate) fn open(&self, ip: IpAddr) -> Result<c_int, c_int> {
+    /// A fresh non-blocking probe set up like the program's socket (options, source address),
+    /// on a number out of the program's way.
+    pub(crate) fn open_probe(&self, ip: IpAddr) -> Result<c_int, c_int> {
         let domain = self.domain_for(ip);
         let bind = self.bind_for(ip).map_err(|_| libc::EAFNOSUPPORT)?;
-        let fd = sys::new_socket(
+        let low = sys::new_socket(
             domain,
             libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
             self.protocol,
         )?;
+        let fd = match sys::dup_above(low, steer::OWN_FD_MIN) {
+            Ok(high) => {
+                sys::close_fd(low);
+                high
+            }
+            Err(_) => low,
+        };
         for o in &self.opts {
+            if o.level == libc::SOL_SOCKET && (o.name == libc::SO_SNDTIMEO || o.name == 67) {
+                // A probe never blocks; its send timeout means nothing.
+                continue;
+            }
             if let Err(e) = sys::setsockopt_raw(fd, o.level, o.name, &o.value) {
-                // Options of the other family (IPPROTO_IPV6 on AF_INET) cannot apply; harmless.
                 log::trace!(
-                    "replaying option {}/{} on fd {fd}: {}",
+                    "replaying option {}/{} on probe {fd}: {}",
                     o.level,
                     o.name,
                     sys::errno_name(e)
@@ -134,16 +125,6 @@ pub fn is_socket_error(e: c_int) -> bool {
             | libc::EPROTOTYPE
             | libc::EALREADY
     )
-}
-
-/// Connects the program's own socket (already non-blocking). A non-blocking socket whose earlier
-/// attempt failed answers the next connect with `ECONNABORTED` once (and resets): try again.
-pub(crate) fn connect_program_fd(fd: c_int, addr: SocketAddr, domain: c_int) -> Result<(), c_int> {
-    let raw = RawAddr::for_domain(addr, domain).ok_or(libc::EAFNOSUPPORT)?;
-    match sys::connect_to(fd, &raw) {
-        Err(libc::ECONNABORTED) => sys::connect_to(fd, &raw),
-        r => r,
-    }
 }
 
 /// An attempt's "errno" when it failed but its error was deliberately left unread on the
@@ -181,29 +162,6 @@ impl Outcome {
             abandoned: true,
         }
     }
-}
-
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ended {
-    /// The program's fd is connected to this address.
-    Connected(SocketAddr),
-    /// Every address failed (the caller chooses the errno the program would have seen).
-    AllFailed,
-    /// Stopped early: the program must see this errno (`EINTR`, `EINPROGRESS` for
-    /// `SO_SNDTIMEO`, `ETIMEDOUT` for the dnsfo cap, or an error about the socket itself).
-    Stopped(c_int),
-}
-
-pub struct Report {
-    pub ended: Ended,
-    pub outcomes: Vec<Outcome>,
-}
-
-/// Limits of one dial.
-pub struct Budget {
-    pub delay: Duration,
-    /// When to give up, and the errno the program then sees.
-    pub deadline: Option<(Instant, c_int)>,
 }
 
 #[cfg(test)]
@@ -252,11 +210,16 @@ mod tests {
         assert!(t.can_reach(v4));
         assert!(
             !t.can_reach(v6),
-            "an IPv4 source address cannot reach an IPv6 peer"
+            "an AF_INET socket cannot reach an IPv6 peer"
         );
         let t = tmpl(libc::AF_INET6, false, Some("[::]:0"));
         assert!(t.can_reach(v4) && t.can_reach(v6));
         let t = tmpl(libc::AF_INET6, true, Some("[::1]:0"));
         assert!(!t.can_reach(v4) && t.can_reach(v6));
+        let t = tmpl(libc::AF_INET6, false, Some("[::1]:4000"));
+        assert!(
+            !t.can_reach(v4),
+            "a socket bound to ::1 cannot reach an IPv4 peer"
+        );
     }
 }

@@ -1,8 +1,8 @@
-//! Socket set-up and fd lifecycle hooks: `socket`, `setsockopt`, `bind` record what a
-//! replacement socket must carry; `close`, `dup2`, `dup3` forget an fd whose socket is gone.
+//! Socket set-up and fd lifecycle hooks: `socket`, `setsockopt`, `bind` record what a probe
+//! must carry; `close`, `dup2`, `dup3` forget an fd whose socket is gone (and stop its steer).
 
 use super::inside;
-use crate::fdtable::FdState;
+use crate::fdtable::{self, FdState};
 use crate::state::FDS;
 use crate::sys::{self, ErrnoGuard};
 use libc::{c_int, c_void, sockaddr, socklen_t};
@@ -13,14 +13,16 @@ const MAX_OPT_LEN: usize = 256;
 /// # Safety
 /// Same contract as libc's `socket`.
 #[no_mangle]
-pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     // SAFETY: forwarded unchanged.
     let fd = unsafe { sys::socket(domain, ty, protocol) };
     if fd >= 0 {
         let _errno = ErrnoGuard::save();
-        inside(|_| {
+        inside(|s| {
             let base = ty & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-            if (domain == libc::AF_INET || domain == libc::AF_INET6) && base == libc::SOCK_STREAM {
+            let old = if (domain == libc::AF_INET || domain == libc::AF_INET6)
+                && base == libc::SOCK_STREAM
+            {
                 FDS.insert(
                     fd,
                     FdState {
@@ -28,9 +30,14 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
                         protocol,
                         ..Default::default()
                     },
-                );
+                )
             } else {
-                FDS.remove(fd);
+                FDS.take(fd).map(Box::new)
+            };
+            // The number was closed behind dnsfo's back (libuv closes with a raw system call):
+            // the steer on the old socket ends here.
+            if let Some(steer) = old.and_then(|mut o| o.steer.take()) {
+                crate::failover::orphaned(s, steer);
             }
         });
     }
@@ -40,24 +47,15 @@ pub unsafe extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_
 /// # Safety
 /// Same contract as libc's `setsockopt`.
 #[no_mangle]
-pub unsafe extern "C" fn setsockopt(
+pub unsafe extern "C-unwind" fn setsockopt(
     fd: c_int,
     level: c_int,
     name: c_int,
     val: *const c_void,
     len: socklen_t,
 ) -> c_int {
-    // While a background connect runs the options go to the program's socket (the shadow) and
-    // are recorded for the winner.
-    let shadow = if crate::fdtable::any_special() {
-        inside(|_| FDS.update(fd, |s| s.race.map(|l| l.shadow)))
-            .flatten()
-            .flatten()
-    } else {
-        None
-    };
     // SAFETY: forwarded unchanged.
-    let r = unsafe { sys::setsockopt(shadow.unwrap_or(fd), level, name, val, len) };
+    let r = unsafe { sys::setsockopt(fd, level, name, val, len) };
     if r == 0 && !val.is_null() && (len as usize) <= MAX_OPT_LEN {
         let _errno = ErrnoGuard::save();
         // SAFETY: libc just read `len` bytes at `val` successfully.
@@ -70,7 +68,7 @@ pub unsafe extern "C" fn setsockopt(
 /// # Safety
 /// Same contract as libc's `bind`.
 #[no_mangle]
-pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
+pub unsafe extern "C-unwind" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     // SAFETY: forwarded unchanged.
     let r = unsafe { sys::bind(fd, addr, len) };
     if r == 0 {
@@ -83,28 +81,23 @@ pub unsafe extern "C" fn bind(fd: c_int, addr: *const sockaddr, len: socklen_t) 
     r
 }
 
-/// Forgets `fd` before the number can be reused by another thread; a background connect on it
-/// is called off (its winner must never land on whatever gets this number next). Skipped when
-/// this thread is already inside dnsfo (a signal handler closing an fd while dnsfo holds that
-/// fd's lock must not wait for itself); the record then goes stale and is recognised as such.
+/// Forgets `fd` before the number can be reused by another thread, and stops a steer on it.
+/// Skipped when this thread is already inside dnsfo (a signal handler closing an fd while dnsfo
+/// holds that fd's lock must not wait for itself); the record then goes stale, and is replaced
+/// when `socket()` hands the number out again.
 fn forget(fd: c_int) {
-    let Some(_entered) = crate::guard::enter() else {
-        return;
-    };
     let _errno = ErrnoGuard::save();
-    let _ = crate::guard::contain(|| {
-        if let Some(link) = FDS.take(fd).and_then(|s| s.race) {
-            if let Some(s) = crate::state::get() {
-                crate::dial::background::cancel(s, link.id);
-            }
-        }
-    });
+    if fdtable::any_special() {
+        inside(|s| crate::failover::program_ends(s, fd, true));
+    } else if let Some(_entered) = crate::guard::enter() {
+        let _ = crate::guard::contain(|| FDS.remove(fd));
+    }
 }
 
 /// # Safety
 /// Same contract as libc's `close`.
 #[no_mangle]
-pub unsafe extern "C" fn close(fd: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn close(fd: c_int) -> c_int {
     forget(fd);
     // SAFETY: forwarded unchanged.
     unsafe { sys::close(fd) }
@@ -113,7 +106,7 @@ pub unsafe extern "C" fn close(fd: c_int) -> c_int {
 /// # Safety
 /// Same contract as libc's `dup2`.
 #[no_mangle]
-pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn dup2(old: c_int, new: c_int) -> c_int {
     if old != new {
         forget(new);
     }
@@ -124,7 +117,7 @@ pub unsafe extern "C" fn dup2(old: c_int, new: c_int) -> c_int {
 /// # Safety
 /// Same contract as libc's `dup3`.
 #[no_mangle]
-pub unsafe extern "C" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
+pub unsafe extern "C-unwind" fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int {
     if old != new {
         forget(new);
     }

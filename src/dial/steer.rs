@@ -1,0 +1,676 @@
+//! The steer: one program socket being connected to a live address of its name, on that very
+//! socket (DESIGN.md, "One socket").
+//!
+//! The program's socket always makes the attempt that wins. Its first attempt goes to the
+//! address the program chose (or the known winner when that address is known dead). When it
+//! fails, the same socket moves on to the next address at once. When it is still pending after
+//! the attempt delay, shadow sockets ("probes", set up like the program's) try the next
+//! addresses, one per attempt delay, earlier ones kept running (RFC 8305); the first probe that
+//! connects proves its address live, and the program's attempt is aborted (`connect(AF_UNSPEC)`)
+//! and made again there. A probe never becomes the program's socket.
+//!
+//! Every step is a non-blocking system call: whoever notices that something happened (the
+//! reactor, the blocking driver, or a hook the program itself called: a wait, `getsockopt`, a
+//! repeated `connect`) advances the steer under the fd's lock.
+//!
+//! Owns: `handle`, a close-on-exec duplicate of the program's socket (so that a steer always acts
+//! on the program's socket even if the program's fd number is closed and reused), and the
+//! probes. Must never: put any socket on the program's fd, connect the program's socket to an
+//! address it was not given, block, or leave its own fds behind (`Drop` closes them).
+
+use super::{is_socket_error, Outcome, Template};
+use crate::sys::{self, tcp_state, RawAddr};
+use libc::c_int;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// dnsfo's own descriptors are put at or above this number, out of the way of programs that
+/// expect the lowest free numbers for themselves.
+pub const OWN_FD_MIN: c_int = 256;
+
+/// Where a steer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// The program's socket is still connecting and something else may still win.
+    Going,
+    /// The program's socket is connected to this address.
+    Won(SocketAddr),
+    /// Every address failed. The program's socket holds a real error (the kernel's, unread:
+    /// `POLLERR`, `SO_ERROR`); `report` is the errno the program must be told instead, when the
+    /// kernel's is not the one it would have seen without dnsfo.
+    Failed { report: Option<c_int> },
+    /// Nothing left to race: the program's socket goes on with its own attempt to the address
+    /// the program chose, exactly as without dnsfo.
+    Released,
+}
+
+impl Status {
+    pub fn settled(&self) -> bool {
+        *self != Status::Going
+    }
+}
+
+/// The program socket's current attempt.
+#[derive(Clone, Copy, Debug)]
+struct Own {
+    addr: SocketAddr,
+    started: Instant,
+}
+
+/// A shadow attempt (dnsfo's socket).
+#[derive(Debug)]
+pub struct Probe {
+    pub fd: c_int,
+    pub addr: SocketAddr,
+    started: Instant,
+    /// Registered with the reactor's epoll (the blocking driver polls probes itself).
+    pub watched: bool,
+}
+
+/// What a new steer starts from.
+pub struct Start {
+    pub fd: c_int,
+    /// dnsfo's duplicate of the program's socket when the caller made it already (else made
+    /// here). Owned by the steer from here on.
+    pub handle: Option<c_int>,
+    pub tmpl: Template,
+    pub name: String,
+    /// The address the program passed to `connect`.
+    pub chosen: SocketAddr,
+    /// The address the program's socket is connecting to now (`None`: its last attempt failed
+    /// and the error was read: the socket is free for the next address).
+    pub own: Option<SocketAddr>,
+    /// Addresses not tried yet, in plan order.
+    pub queue: VecDeque<SocketAddr>,
+    /// Attempts that already settled inside `connect` (and were recorded).
+    pub outcomes: Vec<Outcome>,
+    pub delay: Duration,
+    /// `DNSFO_CONNECT_TIMEOUT_MS`: the connect ends with `ETIMEDOUT` then.
+    pub cap: Option<Instant>,
+    /// Once the program's own address has failed, how long other addresses may still take
+    /// before the program gets that failure (never later than without dnsfo plus this).
+    pub budget: Duration,
+}
+
+#[derive(Debug)]
+pub struct Steer {
+    pub id: u64,
+    /// The program's fd number (for the log and the reactor's bookkeeping).
+    pub fd: c_int,
+    handle: c_int,
+    tmpl: Template,
+    pub name: String,
+    pub chosen: SocketAddr,
+    own: Option<Own>,
+    queue: VecDeque<SocketAddr>,
+    pub probes: Vec<Probe>,
+    pub outcomes: Vec<Outcome>,
+    /// Outcomes before this index were recorded in the health memory already.
+    pub recorded: usize,
+    next_start: Instant,
+    delay: Duration,
+    cap: Option<Instant>,
+    budget: Duration,
+    give_up_at: Option<Instant>,
+    /// The errno of the program's own address, once it failed.
+    chosen_errno: Option<c_int>,
+    status: Status,
+    /// The program's last attempt failed and its error is still on the socket, unread.
+    error_pending: bool,
+    /// The handle is registered with the reactor's epoll.
+    pub watched: bool,
+}
+
+fn new_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The socket's state as far as a steer cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Attempt {
+    Connecting,
+    Connected,
+    /// Failed (refused, unreachable, reset by an abort): the socket is in `TCP_CLOSE`.
+    Failed,
+}
+
+fn attempt_state(fd: c_int) -> Attempt {
+    match tcp_state(fd) {
+        Some(sys::tcp_state::SYN_SENT) | Some(sys::tcp_state::SYN_RECV) => Attempt::Connecting,
+        Some(sys::tcp_state::CLOSE) | None => Attempt::Failed,
+        Some(_) => Attempt::Connected,
+    }
+}
+
+impl Steer {
+    /// Takes over the program's socket `st.fd` for steering. `Err` (nothing changed) when no
+    /// duplicate of it can be made.
+    pub fn new(st: Start, now: Instant) -> Result<Steer, c_int> {
+        let handle = match st.handle {
+            Some(h) => h,
+            None => sys::dup_above(st.fd, OWN_FD_MIN)?,
+        };
+        let mut steer = Steer {
+            id: new_id(),
+            fd: st.fd,
+            handle,
+            tmpl: st.tmpl,
+            name: st.name,
+            chosen: st.chosen,
+            own: st.own.map(|addr| Own { addr, started: now }),
+            queue: st.queue,
+            probes: Vec::new(),
+            recorded: st.outcomes.len(),
+            outcomes: st.outcomes,
+            next_start: now + st.delay,
+            delay: st.delay,
+            cap: st.cap,
+            budget: st.budget,
+            give_up_at: None,
+            chosen_errno: None,
+            status: Status::Going,
+            error_pending: false,
+            watched: false,
+        };
+        let chosen_ip = sys::canonical_ip(steer.chosen.ip());
+        if let Some(e) = steer
+            .outcomes
+            .iter()
+            .find(|o| o.addr.ip() == chosen_ip)
+            .and_then(|o| o.result.err())
+        {
+            steer.chosen_failed(e, now);
+        }
+        Ok(steer)
+    }
+
+    /// Puts the program's socket (made non-blocking by the caller when it was not) on its first
+    /// address when it has none under way.
+    pub fn begin(&mut self, now: Instant) {
+        if self.own.is_none() {
+            self.own_next(now);
+        }
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// The duplicate of the program's socket that the steer acts on.
+    pub fn handle(&self) -> c_int {
+        self.handle
+    }
+
+    /// Has the race begun (a probe started)? Until then only the program's own attempt runs.
+    pub fn racing(&self) -> bool {
+        !self.probes.is_empty() || self.outcomes.iter().any(|o| o.addr != self.chosen)
+    }
+
+    /// Looks at the program's socket and moves on if its attempt ended; applies the clocks.
+    pub fn advance(&mut self, now: Instant) -> Status {
+        if self.status.settled() {
+            return self.status;
+        }
+        if let Some(own) = self.own {
+            match attempt_state(self.handle) {
+                Attempt::Connected => {
+                    self.outcomes.push(Outcome::settled(
+                        own.addr,
+                        Ok(()),
+                        now.saturating_duration_since(own.started),
+                    ));
+                    return self.settle(Status::Won(own.addr));
+                }
+                Attempt::Connecting => {}
+                Attempt::Failed => self.own_failed(now),
+            }
+        }
+        if !self.status.settled() {
+            self.apply_clocks(now);
+        }
+        if !self.status.settled() && self.nothing_left_but_own_choice() {
+            return self.settle(Status::Released);
+        }
+        self.status
+    }
+
+    /// Starts the probes that are due (RFC 8305: one per attempt delay, the next at once after a
+    /// failure). A probe that connects at once proves its address on the spot.
+    pub fn start_due(&mut self, now: Instant) {
+        while !self.status.settled() && now >= self.next_start {
+            let Some(addr) = self.queue.pop_front() else {
+                return;
+            };
+            let started = Instant::now();
+            let sock = match self.tmpl.open_probe(addr.ip()) {
+                Ok(s) => s,
+                Err(e) => {
+                    self.outcomes
+                        .push(Outcome::settled(addr, Err(e), Duration::ZERO));
+                    continue;
+                }
+            };
+            let raw = RawAddr::for_domain(addr, self.tmpl.domain_for(addr.ip()));
+            match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(sock, &r)) {
+                Ok(()) => {
+                    self.probes.push(Probe {
+                        fd: sock,
+                        addr,
+                        started,
+                        watched: false,
+                    });
+                    self.proven(addr, now);
+                    return;
+                }
+                Err(libc::EINPROGRESS) => {
+                    self.probes.push(Probe {
+                        fd: sock,
+                        addr,
+                        started,
+                        watched: false,
+                    });
+                    self.next_start = started + self.delay;
+                }
+                Err(e) => {
+                    sys::close_fd(sock);
+                    self.outcomes
+                        .push(Outcome::settled(addr, Err(e), started.elapsed()));
+                }
+            }
+        }
+    }
+
+    /// A probe reported readiness: it connected (its address is live) or failed.
+    pub fn probe_ready(&mut self, sock: c_int, now: Instant) {
+        let Some(i) = self.probes.iter().position(|p| p.fd == sock) else {
+            return;
+        };
+        if self.status.settled() {
+            return;
+        }
+        match attempt_state(sock) {
+            Attempt::Connecting => {}
+            Attempt::Connected => {
+                let addr = self.probes[i].addr;
+                self.proven(addr, now);
+            }
+            Attempt::Failed => {
+                let p = self.probes.remove(i);
+                let e = sys::getsockopt_int(p.fd, libc::SOL_SOCKET, libc::SO_ERROR)
+                    .ok()
+                    .filter(|e| *e != 0)
+                    .unwrap_or(libc::ECONNREFUSED);
+                self.outcomes.push(Outcome::settled(
+                    p.addr,
+                    Err(e),
+                    now.saturating_duration_since(p.started),
+                ));
+                sys::close_fd(p.fd);
+                self.next_start = now;
+            }
+        }
+    }
+
+    /// When the steer next needs a look without any socket event: the next probe start, the
+    /// budget, the cap.
+    pub fn wake_at(&self) -> Option<Instant> {
+        if self.status.settled() {
+            return None;
+        }
+        [
+            (!self.queue.is_empty()).then_some(self.next_start),
+            self.cap,
+            self.give_up_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// In a `fork()` child: the steer is the parent's. Close the child's copies of dnsfo's fds
+    /// (the shared epoll registrations are the parent's and stay) and forget it.
+    pub fn forget_in_child(self: Box<Self>) {
+        sys::close_fd(self.handle);
+        for p in &self.probes {
+            sys::close_fd(p.fd);
+        }
+        std::mem::forget(self);
+    }
+
+    /// The program's current address in C form (a blocking connect that won connects once more
+    /// to it, which the kernel answers 0 and marks the socket connected).
+    pub fn own_raw(&self) -> Option<RawAddr> {
+        self.own
+            .and_then(|o| RawAddr::for_domain(o.addr, self.tmpl.domain))
+    }
+
+    /// A blocking connect that failed leaves the socket as the kernel leaves it: error read,
+    /// unconnected. Returns the kernel's error when one was still on the socket.
+    pub fn read_failure(&mut self) -> Option<c_int> {
+        let mut kernel = None;
+        if std::mem::take(&mut self.error_pending) {
+            if let Some(raw) = self.own_raw() {
+                kernel = match sys::connect_to(self.handle, &raw) {
+                    Err(e) if e != libc::EINPROGRESS && e != libc::EALREADY => Some(e),
+                    _ => None,
+                };
+            }
+        }
+        // An abort leaves ECONNRESET behind.
+        let _ = sys::getsockopt_int(self.handle, libc::SOL_SOCKET, libc::SO_ERROR);
+        kernel
+    }
+
+    /// Stops steering now: probes go, the program's socket is left exactly as it is.
+    /// The program ended the connect itself (close, shutdown): what its attempt had been doing
+    /// so far still counts (a program that fails over by itself then plans around it).
+    pub fn release(&mut self) {
+        if !self.status.settled() {
+            if let Some(own) = self.own {
+                self.outcomes
+                    .push(Outcome::abandoned(own.addr, own.started.elapsed()));
+            }
+            self.settle(Status::Released);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+
+    /// Only the program's own attempt to its own address is left: the kernel can finish it.
+    fn nothing_left_but_own_choice(&self) -> bool {
+        self.queue.is_empty()
+            && self.probes.is_empty()
+            && self.give_up_at.is_none()
+            && self.cap.is_none()
+            && self.own.is_some_and(|o| o.addr.ip() == self.chosen.ip())
+    }
+
+    fn chosen_failed(&mut self, e: c_int, now: Instant) {
+        if self.chosen_errno.is_none() {
+            self.chosen_errno = Some(e);
+            self.give_up_at = Some(now + self.budget);
+        }
+    }
+
+    fn record_failure(&mut self, addr: SocketAddr, e: c_int, elapsed: Duration, now: Instant) {
+        self.outcomes.push(Outcome::settled(addr, Err(e), elapsed));
+        if addr.ip() == self.chosen.ip() {
+            self.chosen_failed(e, now);
+        }
+    }
+
+    /// The program's socket failed. Move it on to the next address (or to a pending probe's, so
+    /// that it never sits in a failed state while something may still win); with nothing left,
+    /// the failure stands and stays unread for the program.
+    fn own_failed(&mut self, now: Instant) {
+        let Some(own) = self.own else { return };
+        let next = self
+            .queue
+            .pop_front()
+            .or_else(|| self.probes.first().map(|p| p.addr));
+        let Some(next) = next else {
+            let report = self.report_for_last(own.addr);
+            self.outcomes.push(Outcome::settled(
+                own.addr,
+                Err(super::ERROR_LEFT_UNREAD),
+                now.saturating_duration_since(own.started),
+            ));
+            self.error_pending = true;
+            self.settle(Status::Failed { report });
+            return;
+        };
+        // The next connect returns the pending error (and resets the socket).
+        let e = match self.connect_handle(next) {
+            Err(libc::EINPROGRESS) | Err(libc::EALREADY) | Ok(()) => {
+                // It was not failed after all (the program reconnected it itself?): let go.
+                self.settle(Status::Released);
+                return;
+            }
+            Err(libc::ECONNABORTED) => libc::ECONNREFUSED,
+            Err(e) => e,
+        };
+        self.own = None;
+        self.record_failure(own.addr, e, now.saturating_duration_since(own.started), now);
+        self.queue.push_front(next);
+        self.own_next(now);
+    }
+
+    /// Connects the program's (free) socket to the next address, moving past addresses that
+    /// fail at once; settles as failed when none is left.
+    fn own_next(&mut self, now: Instant) {
+        while self.own.is_none() && !self.status.settled() {
+            let Some(addr) = self
+                .queue
+                .pop_front()
+                .or_else(|| self.probes.first().map(|p| p.addr))
+            else {
+                let report = errno_to_report(self.chosen, &self.outcomes);
+                // The socket's own error was read on the way here: the program is told.
+                self.settle(Status::Failed {
+                    report: Some(report),
+                });
+                return;
+            };
+            let started = Instant::now();
+            match self.connect_handle(addr) {
+                Ok(()) => {
+                    self.own = Some(Own { addr, started });
+                }
+                Err(libc::EINPROGRESS) => {
+                    self.own = Some(Own { addr, started });
+                    if attempt_state(self.handle) == Attempt::Failed {
+                        // Refused on the spot (loopback): read the error, go on.
+                        self.own = None;
+                        let e = match self.connect_handle(addr) {
+                            Err(libc::ECONNABORTED) | Err(libc::EINPROGRESS) | Ok(()) => {
+                                libc::ECONNREFUSED
+                            }
+                            Err(e) => e,
+                        };
+                        self.record_failure(addr, e, started.elapsed(), now);
+                    }
+                }
+                Err(e) if is_socket_error(e) => {
+                    // Not the address's fault (the program changed the socket meanwhile).
+                    self.settle(Status::Released);
+                }
+                Err(e) => self.record_failure(addr, e, started.elapsed(), now),
+            }
+        }
+    }
+
+    /// A probe connected to `addr`: the address is live. The program's socket goes there.
+    fn proven(&mut self, addr: SocketAddr, now: Instant) {
+        for p in std::mem::take(&mut self.probes) {
+            let elapsed = now.saturating_duration_since(p.started);
+            if p.addr == addr {
+                self.outcomes.push(Outcome::settled(addr, Ok(()), elapsed));
+            } else {
+                self.outcomes.push(Outcome::abandoned(p.addr, elapsed));
+            }
+            if p.watched {
+                super::reactor::unwatch(p.fd);
+            }
+            sys::close_fd(p.fd);
+        }
+        let Some(own) = self.own else {
+            self.queue.push_front(addr);
+            self.own_next(now);
+            return;
+        };
+        if own.addr == addr {
+            return;
+        }
+        match attempt_state(self.handle) {
+            Attempt::Connected => {
+                self.outcomes.push(Outcome::settled(
+                    own.addr,
+                    Ok(()),
+                    now.saturating_duration_since(own.started),
+                ));
+                self.settle(Status::Won(own.addr));
+                return;
+            }
+            Attempt::Connecting => {
+                self.outcomes.push(Outcome::abandoned(
+                    own.addr,
+                    now.saturating_duration_since(own.started),
+                ));
+                // Abort the pending attempt; the next connect starts afresh (EINPROGRESS).
+                let _ = sys::disconnect(self.handle);
+            }
+            Attempt::Failed => {
+                let e = match self.connect_handle(addr) {
+                    Err(libc::ECONNABORTED) | Err(libc::EINPROGRESS) | Ok(()) => libc::ECONNREFUSED,
+                    Err(e) => e,
+                };
+                self.record_failure(own.addr, e, now.saturating_duration_since(own.started), now);
+            }
+        }
+        self.own = None;
+        self.queue.push_front(addr);
+        self.own_next(now);
+    }
+
+    fn apply_clocks(&mut self, now: Instant) {
+        if self.cap.is_some_and(|c| now >= c) {
+            self.abort_own(now);
+            return self.settle_failed_with(libc::ETIMEDOUT);
+        }
+        if self.give_up_at.is_some_and(|g| now >= g) {
+            let e = self.chosen_errno.unwrap_or(libc::ECONNREFUSED);
+            self.abort_own(now);
+            self.settle_failed_with(e);
+        }
+    }
+
+    fn settle_failed_with(&mut self, e: c_int) {
+        self.settle(Status::Failed { report: Some(e) });
+    }
+
+    /// Ends the program's pending attempt: the kernel then reports a real error (`POLLERR`,
+    /// `ECONNRESET`), which dnsfo's hooks translate into the errno the program would have seen.
+    fn abort_own(&mut self, now: Instant) {
+        if let Some(own) = self.own.take() {
+            self.outcomes.push(Outcome::abandoned(
+                own.addr,
+                now.saturating_duration_since(own.started),
+            ));
+            if attempt_state(self.handle) == Attempt::Connecting {
+                let _ = sys::disconnect(self.handle);
+            }
+        }
+    }
+
+    /// What the program must be told when its last attempt failed with its error unread.
+    fn report_for_last(&self, last: SocketAddr) -> Option<c_int> {
+        let chosen_ip = sys::canonical_ip(self.chosen.ip());
+        if sys::canonical_ip(last.ip()) == chosen_ip {
+            return None;
+        }
+        Some(
+            self.chosen_errno
+                .unwrap_or_else(|| errno_to_report(self.chosen, &self.outcomes)),
+        )
+    }
+
+    /// Connects the program's socket, never waiting: a socket the program has made blocking
+    /// (or a blocking connect handed over to the reactor) is non-blocking for this one call.
+    fn connect_handle(&self, addr: SocketAddr) -> Result<(), c_int> {
+        let raw = RawAddr::for_domain(addr, self.tmpl.domain).ok_or(libc::EAFNOSUPPORT)?;
+        let flags = sys::fcntl_get(self.handle, libc::F_GETFL).unwrap_or(libc::O_NONBLOCK);
+        let blocking = flags & libc::O_NONBLOCK == 0;
+        if blocking {
+            let _ = sys::fcntl_set(self.handle, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+        let r = sys::connect_to(self.handle, &raw);
+        if blocking {
+            let _ = sys::fcntl_set(self.handle, libc::F_SETFL, flags);
+        }
+        r
+    }
+
+    fn settle(&mut self, status: Status) -> Status {
+        self.status = status;
+        for p in std::mem::take(&mut self.probes) {
+            self.outcomes
+                .push(Outcome::abandoned(p.addr, p.started.elapsed()));
+            if p.watched {
+                super::reactor::unwatch(p.fd);
+            }
+            sys::close_fd(p.fd);
+        }
+        status
+    }
+}
+
+impl Drop for Steer {
+    fn drop(&mut self) {
+        for p in &self.probes {
+            if p.watched {
+                super::reactor::unwatch(p.fd);
+            }
+            sys::close_fd(p.fd);
+        }
+        if self.watched {
+            super::reactor::unwatch(self.handle);
+        }
+        sys::close_fd(self.handle);
+    }
+}
+
+/// The errno the program would have seen: that of its own choice when it was tried to the end,
+/// else the first real failure.
+pub fn errno_to_report(chosen: SocketAddr, outcomes: &[Outcome]) -> c_int {
+    let chosen = sys::canonical_ip(chosen.ip());
+    let real = |o: &&Outcome| {
+        !o.abandoned && o.result.is_err() && o.result != Err(super::ERROR_LEFT_UNREAD)
+    };
+    outcomes
+        .iter()
+        .filter(real)
+        .find(|o| o.addr.ip() == chosen)
+        .or_else(|| outcomes.iter().find(real))
+        .and_then(|o| o.result.err())
+        .unwrap_or(libc::ECONNREFUSED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn o(a: &str, r: Result<(), c_int>, abandoned: bool) -> Outcome {
+        Outcome {
+            addr: a.parse().unwrap(),
+            result: r,
+            elapsed: Duration::ZERO,
+            abandoned,
+        }
+    }
+
+    #[test]
+    fn reports_the_programs_own_error() {
+        let outs = [
+            o("127.0.0.3:80", Err(libc::EHOSTUNREACH), false),
+            o("127.0.0.2:80", Err(libc::ECONNREFUSED), false),
+        ];
+        assert_eq!(
+            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
+            libc::ECONNREFUSED
+        );
+        assert_eq!(
+            errno_to_report("127.0.0.9:80".parse().unwrap(), &outs),
+            libc::EHOSTUNREACH
+        );
+        let outs = [
+            o("127.0.0.2:80", Err(libc::ETIMEDOUT), true),
+            o("127.0.0.3:80", Err(libc::ENETUNREACH), false),
+        ];
+        assert_eq!(
+            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
+            libc::ENETUNREACH
+        );
+    }
+}

@@ -463,11 +463,70 @@ pub fn advance(s: &'static State, fd: c_int) -> Option<Status> {
     Some(status)
 }
 
-/// Should a wait hold back an event on `fd`? Yes while its steer is still going: the event is
-/// an intermediate failure of the program's socket (or dnsfo's own abort), which the steer has
-/// just moved past.
-pub fn hide(s: &'static State, fd: c_int) -> bool {
-    matches!(advance(s, fd), Some(Status::Going))
+/// What a wait does with an event on a steered socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Not a steered socket: the event stands.
+    Keep,
+    /// The event was an intermediate failure (or dnsfo's own abort of an attempt) that the
+    /// steer has moved past, and the socket is ready for nothing now: hold it back.
+    Hide,
+    /// The socket's readiness now (the event's own bits may be stale).
+    Now(i16),
+}
+
+/// How long a wait may give the process it was forked from to make the next attempt on a
+/// socket both share, when it caught the instant in between.
+const COPY_GRACE: Duration = Duration::from_millis(5);
+
+/// Judges an event (with error or hang-up bits, or any bits for `select`) on `fd`, a steered
+/// socket or a copy of one, here or in the process this one was forked from; `interest` is what
+/// the program waits for (poll bits).
+pub fn judge(s: &'static State, fd: c_int, interest: i16) -> Verdict {
+    let mut involved = advance(s, fd).is_some();
+    if !involved {
+        if let Some(id) = sys::file_id(fd) {
+            let owner = crate::fdtable::special_fds().into_iter().find(|&f| {
+                FDS.update(f, |st| {
+                    st.steer.as_ref().is_some_and(|x| x.ident == Some(id))
+                }) == Some(true)
+            });
+            if let Some(f) = owner {
+                // A copy of a socket steered here (a dup under another number).
+                advance(s, f);
+                involved = true;
+            } else {
+                match crate::copies::marked(id) {
+                    Some(crate::copies::Mark::Steering) => {
+                        // Steered by the process this one was forked from: it makes the next
+                        // attempt right after the abort this wait may have caught.
+                        involved = true;
+                        let until = Instant::now() + COPY_GRACE;
+                        while sys::tcp_state(fd) == Some(sys::tcp_state::CLOSE)
+                            && crate::copies::marked(id) == Some(crate::copies::Mark::Steering)
+                            && Instant::now() < until
+                        {
+                            std::thread::sleep(Duration::from_micros(100));
+                        }
+                    }
+                    // Its steer just ended: the event's bits may be those of an instant
+                    // before.
+                    Some(crate::copies::Mark::Settled) => involved = true,
+                    None => {}
+                }
+            }
+        }
+    }
+    if !involved {
+        log::trace!("wait: fd {fd} not steered; event stands");
+        return Verdict::Keep;
+    }
+    let v = match sys::ready_now(fd, interest | libc::POLLERR | libc::POLLHUP) {
+        0 => Verdict::Hide,
+        now => Verdict::Now(now),
+    };
+    log::trace!("wait: fd {fd} steered: {v:?}");
+    v
 }
 
 /// The errno the program must be told instead of the kernel's, once, after a steer failed.

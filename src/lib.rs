@@ -13,6 +13,7 @@
 pub mod alloc;
 pub mod cache;
 pub mod config;
+pub mod copies;
 pub mod dial;
 pub mod failover;
 pub mod fdtable;

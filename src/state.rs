@@ -59,6 +59,7 @@ pub fn get() -> Option<&'static State> {
 fn init() -> State {
     crate::alloc::arm();
     PID.store(crate::sys::getpid(), std::sync::atomic::Ordering::Relaxed);
+    crate::copies::init();
     let config = if crate::sys::secure_execution() {
         // The environment belongs to whoever started a setuid program: trust none of it.
         Config::default()

@@ -201,17 +201,59 @@ pub fn dup_above(fd: c_int, min: c_int) -> Result<c_int, c_int> {
     check(unsafe { fcntl(fd, libc::F_DUPFD_CLOEXEC, min as usize) }).or_else(|_| dup_cloexec(fd))
 }
 
+/// `CLOCK_MONOTONIC` in ms: the same clock in every process (unlike `Instant`'s origin).
+pub fn monotonic_ms() -> u64 {
+    // SAFETY: timespec is plain old data; clock_gettime fills it.
+    let mut ts: libc::timespec = unsafe { zeroed() };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// The identity (device, inode) of what `fd` refers to.
+pub fn file_id(fd: c_int) -> Option<(u64, u64)> {
+    // SAFETY: stat is plain old data, fstat fills it.
+    let mut st: libc::stat = unsafe { zeroed() };
+    // SAFETY: valid out pointer.
+    (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
+}
+
+/// What `fd` is ready for right now (`poll` with no wait), among `events` (plus the error and
+/// hang-up bits the kernel always reports).
+pub fn ready_now(fd: c_int, events: i16) -> i16 {
+    let mut p = [libc::pollfd {
+        fd,
+        events,
+        revents: 0,
+    }];
+    match poll_fds(&mut p, 0) {
+        Ok(_) => p[0].revents,
+        Err(_) => 0,
+    }
+}
+
+/// A zeroed shared anonymous mapping of `len` bytes that `fork()` children share (never
+/// unmapped).
+pub fn shared_zeroed(len: usize) -> Option<*mut u8> {
+    // SAFETY: an anonymous mapping has no preconditions; failure is MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    (p != libc::MAP_FAILED).then_some(p as *mut u8)
+}
+
 /// Do two fds refer to the same open socket? (`false` when either is not open.) Tells whether
 /// the program's fd number still holds the socket a steer is working on, after a close that
 /// dnsfo did not see (libuv closes with a raw system call).
 pub fn same_file(a: c_int, b: c_int) -> bool {
-    let id = |fd: c_int| {
-        // SAFETY: stat is plain old data, fstat fills it.
-        let mut st: libc::stat = unsafe { zeroed() };
-        // SAFETY: valid out pointer.
-        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some((st.st_dev, st.st_ino))
-    };
-    matches!((id(a), id(b)), (Some(x), Some(y)) if x == y)
+    matches!((file_id(a), file_id(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// The process id (a system call: glibc caches nothing), for telling a `vfork` child apart.

@@ -120,6 +120,9 @@ pub struct Steer {
     error_pending: bool,
     /// The handle is registered with the reactor's epoll.
     pub watched: bool,
+    /// The socket's identity, and its entry in the table that forked children see.
+    pub ident: Option<(u64, u64)>,
+    mark: Option<usize>,
 }
 
 fn new_id() -> u64 {
@@ -173,7 +176,11 @@ impl Steer {
             status: Status::Going,
             error_pending: false,
             watched: false,
+            ident: None,
+            mark: None,
         };
+        steer.ident = sys::file_id(handle);
+        steer.mark = steer.ident.and_then(crate::copies::mark);
         let chosen_ip = sys::canonical_ip(steer.chosen.ip());
         if let Some(e) = steer
             .outcomes
@@ -618,6 +625,9 @@ impl Drop for Steer {
             super::reactor::unwatch(self.handle);
         }
         sys::close_fd(self.handle);
+        if let Some(i) = self.mark.take() {
+            crate::copies::unmark(i);
+        }
     }
 }
 

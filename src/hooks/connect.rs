@@ -80,7 +80,7 @@ unsafe fn carry_out(
             }
         }
         // SAFETY: same arguments.
-        Decision::Blocking(dial) => unsafe { race(fd, addr, len, dial, saved) },
+        Decision::Blocking(dial) => unsafe { race(fd, addr, len, *dial, saved) },
         // SAFETY: same arguments.
         Decision::AwaitSteer => unsafe { await_steer(fd, addr, len, saved) },
         Decision::Watch => {
@@ -125,7 +125,7 @@ unsafe fn race(
     fd: c_int,
     addr: *const sockaddr,
     len: socklen_t,
-    mut dial: Box<Blocking>,
+    mut dial: Blocking,
     saved: c_int,
 ) -> c_int {
     let mut polled: Vec<libc::pollfd> = Vec::new();

@@ -9,7 +9,7 @@
 //! timeout without an event, or wait itself inside a panic boundary.
 
 use super::inside;
-use crate::failover;
+use crate::failover::{self, Verdict};
 use crate::fdtable;
 use crate::state::{State, FDS};
 use crate::sys;
@@ -19,6 +19,12 @@ use std::time::{Duration, Instant};
 /// Waits made again at most after every event was held back (each one follows a real change of
 /// a steered socket's state, so a handful is the most ever seen).
 const MAX_ROUNDS: usize = 10_000;
+
+/// Is any socket being steered, here or by the process this one was forked from? (The fast
+/// path: two relaxed loads.)
+fn steering() -> bool {
+    fdtable::any_special() || crate::copies::any()
+}
 
 /// When the program's wait ends.
 #[derive(Clone, Copy)]
@@ -61,6 +67,14 @@ impl Until {
                 .saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0))
                 .min(c_int::MAX as u128) as c_int,
         }
+    }
+
+    /// Calls `f` with what is left of the time as a `timespec` pointer (null: forever).
+    fn with_timespec<R>(&self, f: impl FnOnce(*const timespec) -> R) -> R {
+        let left = self.left().map(timespec_of);
+        f(left
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const timespec))
     }
 
     fn over(&self) -> bool {
@@ -109,48 +123,38 @@ fn waiting(
     r
 }
 
-/// Which steered fd an epoll event is about: epoll reports only the program's `data`, which
-/// the registrations recorded by the `epoll_ctl` hook map back to an fd; registrations made
-/// where dnsfo cannot see (io_uring, raw system calls) are looked up in the kernel's own list
-/// (`/proc/self/fdinfo/EPFD`).
-fn fd_for(epfd: c_int, data: u64, steered: &[c_int]) -> Option<c_int> {
-    let mut unknown = false;
-    for &fd in steered {
-        // 1: this fd's registration; 2: steered, but registered on this epoll unseen by dnsfo.
-        let found = FDS.update(fd, |st| {
-            if st.steer.is_none() {
-                0
-            } else if st.epoll.iter().any(|r| r.epfd == epfd && r.data == data) {
-                1
-            } else if st.epoll.iter().any(|r| r.epfd == epfd) {
-                0
-            } else {
-                2
-            }
-        });
-        match found {
-            Some(1) => return Some(fd),
-            Some(2) => unknown = true,
-            _ => {}
+/// Which fd an epoll event with this `data` is about, and what it was registered for: epoll
+/// reports only the program's `data`. The registrations recorded by the `epoll_ctl` hook answer
+/// for steered fds; any other (a copy, one made through io_uring or a raw system call) is looked
+/// up in the kernel's own list (`/proc/self/fdinfo/EPFD`).
+fn fd_for(epfd: c_int, data: u64) -> Option<(c_int, u32)> {
+    for fd in fdtable::special_fds() {
+        let reg = FDS
+            .update(fd, |st| {
+                st.epoll
+                    .iter()
+                    .find(|r| r.epfd == epfd && r.data == data)
+                    .copied()
+            })
+            .flatten();
+        if let Some(r) = reg {
+            return Some((fd, r.events));
         }
-    }
-    if !unknown {
-        return None;
     }
     let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")).ok()?;
     text.lines().find_map(|line| {
         let mut words = line.split_whitespace();
-        let mut tfd = None;
-        let mut d = None;
+        let (mut tfd, mut events, mut d) = (None, None, None);
         while let Some(w) = words.next() {
             match w {
                 "tfd:" => tfd = words.next().and_then(|v| v.parse::<c_int>().ok()),
+                "events:" => events = words.next().and_then(|v| u32::from_str_radix(v, 16).ok()),
                 "data:" => d = words.next().and_then(|v| u64::from_str_radix(v, 16).ok()),
                 _ => {}
             }
         }
         match (tfd, d) {
-            (Some(t), Some(d)) if d == data && steered.contains(&t) => Some(t),
+            (Some(t), Some(d)) if d == data => Some((t, events.unwrap_or(0))),
             _ => None,
         }
     })
@@ -172,18 +176,36 @@ fn rearm_oneshot(epfd: c_int, fd: c_int, data: u64) {
     }
 }
 
+/// The bits the program registered for, as `poll` bits (nothing known: in and out).
+fn interest_of(events: u32) -> i16 {
+    let bits = (events
+        & (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLPRI | libc::EPOLLRDHUP) as u32)
+        as i16;
+    if bits == 0 {
+        libc::POLLIN | libc::POLLOUT
+    } else {
+        bits
+    }
+}
+
 fn keep_epoll(s: &'static State, epfd: c_int, events: *mut libc::epoll_event, n: c_int) -> c_int {
-    let steered = fdtable::special_fds();
     let mut kept = 0usize;
     for i in 0..n as usize {
         // SAFETY: the kernel filled `n` events at `events`.
-        let ev = unsafe { *events.add(i) };
-        let failure = ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0;
-        if failure {
-            if let Some(fd) = fd_for(epfd, ev.u64, &steered) {
-                if failover::hide(s, fd) {
-                    rearm_oneshot(epfd, fd, ev.u64);
-                    continue;
+        let mut ev = unsafe { *events.add(i) };
+        if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 {
+            if let Some((fd, registered)) = fd_for(epfd, ev.u64) {
+                let interest = interest_of(registered);
+                match failover::judge(s, fd, interest) {
+                    Verdict::Keep => {}
+                    Verdict::Hide => {
+                        rearm_oneshot(epfd, fd, ev.u64);
+                        continue;
+                    }
+                    Verdict::Now(now) => {
+                        let wanted = interest as u32 | (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+                        ev.events = (ev.events & !0xffff) | (now as u16 as u32 & wanted);
+                    }
                 }
             }
         }
@@ -203,7 +225,7 @@ pub unsafe extern "C-unwind" fn epoll_wait(
     max: c_int,
     timeout: c_int,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::epoll_wait(epfd, events, max, timeout) };
     }
@@ -225,7 +247,7 @@ pub unsafe extern "C-unwind" fn epoll_pwait(
     timeout: c_int,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::epoll_pwait(epfd, events, max, timeout, mask) };
     }
@@ -247,7 +269,7 @@ pub unsafe extern "C-unwind" fn epoll_pwait2(
     timeout: *const timespec,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::epoll_pwait2(epfd, events, max, timeout, mask) };
     }
@@ -256,26 +278,28 @@ pub unsafe extern "C-unwind" fn epoll_pwait2(
     waiting(
         until,
         |u| {
-            let left = u.left().map(timespec_of);
-            let p = left
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const timespec);
             // SAFETY: forwarded with the time left.
-            unsafe { sys::epoll_pwait2(epfd, events, max, p, mask) }
+            u.with_timespec(|p| unsafe { sys::epoll_pwait2(epfd, events, max, p, mask) })
         },
         |s, n| keep_epoll(s, epfd, events, n),
     )
 }
 
 fn keep_poll(s: &'static State, fds: *mut pollfd, nfds: nfds_t, n: c_int) -> c_int {
-    let steered = fdtable::special_fds();
     let mut n = n;
     for i in 0..nfds as usize {
         // SAFETY: the program's array of `nfds` entries.
         let p = unsafe { &mut *fds.add(i) };
-        if p.revents != 0 && steered.contains(&p.fd) && failover::hide(s, p.fd) {
-            p.revents = 0;
-            n -= 1;
+        if p.revents & (libc::POLLERR | libc::POLLHUP) == 0 {
+            continue;
+        }
+        match failover::judge(s, p.fd, p.events) {
+            Verdict::Keep => {}
+            Verdict::Hide => {
+                p.revents = 0;
+                n -= 1;
+            }
+            Verdict::Now(now) => p.revents = now & (p.events | libc::POLLERR | libc::POLLHUP),
         }
     }
     n
@@ -285,7 +309,7 @@ fn keep_poll(s: &'static State, fds: *mut pollfd, nfds: nfds_t, n: c_int) -> c_i
 /// Same contract as libc's `poll`.
 #[no_mangle]
 pub unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::poll(fds, nfds, timeout) };
     }
@@ -306,7 +330,7 @@ pub unsafe extern "C-unwind" fn __poll_chk(
     timeout: c_int,
     fdslen: size_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::__poll_chk(fds, nfds, timeout, fdslen) };
     }
@@ -327,7 +351,7 @@ pub unsafe extern "C-unwind" fn ppoll(
     timeout: *const timespec,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::ppoll(fds, nfds, timeout, mask) };
     }
@@ -336,12 +360,8 @@ pub unsafe extern "C-unwind" fn ppoll(
     waiting(
         until,
         |u| {
-            let left = u.left().map(timespec_of);
-            let p = left
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const timespec);
             // SAFETY: forwarded with the time left.
-            unsafe { sys::ppoll(fds, nfds, p, mask) }
+            u.with_timespec(|p| unsafe { sys::ppoll(fds, nfds, p, mask) })
         },
         |s, n| keep_poll(s, fds, nfds, n),
     )
@@ -357,7 +377,7 @@ pub unsafe extern "C-unwind" fn __ppoll_chk(
     mask: *const libc::sigset_t,
     fdslen: size_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::__ppoll_chk(fds, nfds, timeout, mask, fdslen) };
     }
@@ -366,12 +386,8 @@ pub unsafe extern "C-unwind" fn __ppoll_chk(
     waiting(
         until,
         |u| {
-            let left = u.left().map(timespec_of);
-            let p = left
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const timespec);
             // SAFETY: forwarded with the time left.
-            unsafe { sys::__ppoll_chk(fds, nfds, p, mask, fdslen) }
+            u.with_timespec(|p| unsafe { sys::__ppoll_chk(fds, nfds, p, mask, fdslen) })
         },
         |s, n| keep_poll(s, fds, nfds, n),
     )
@@ -404,19 +420,41 @@ impl Sets {
 
     fn keep(&self, s: &'static State, nfds: c_int, n: c_int) -> c_int {
         let mut n = n;
-        for fd in fdtable::special_fds() {
-            if fd < 0 || fd >= nfds || fd >= libc::FD_SETSIZE as c_int {
-                continue;
-            }
+        let top = nfds.min(libc::FD_SETSIZE as c_int);
+        for fd in 0..top {
             // SAFETY: non-null sets are the program's valid fd_sets; fd < FD_SETSIZE.
             let set_in = |p: *mut libc::fd_set| !p.is_null() && unsafe { libc::FD_ISSET(fd, p) };
-            let count = self.ptrs.iter().filter(|p| set_in(**p)).count() as c_int;
-            if count > 0 && failover::hide(s, fd) {
-                for p in self.ptrs.iter().filter(|p| !p.is_null()) {
-                    // SAFETY: as above.
-                    unsafe { libc::FD_CLR(fd, *p) };
+            let [r, w, e] = self.ptrs;
+            let (is_r, is_w, is_e) = (set_in(r), set_in(w), set_in(e));
+            if !(is_r || is_w || is_e) {
+                continue;
+            }
+            let asked = |i: usize| {
+                self.saved[i].is_some_and(|set| {
+                    // SAFETY: a copy of the program's set; fd < FD_SETSIZE.
+                    unsafe { libc::FD_ISSET(fd, &set) }
+                })
+            };
+            let interest = if asked(0) { libc::POLLIN } else { 0 }
+                | if asked(1) { libc::POLLOUT } else { 0 }
+                | if asked(2) { libc::POLLPRI } else { 0 };
+            let now = match failover::judge(s, fd, interest) {
+                Verdict::Keep => continue,
+                Verdict::Hide => 0,
+                Verdict::Now(now) => now,
+            };
+            let bad = now & (libc::POLLERR | libc::POLLHUP) != 0;
+            let still = [
+                now & libc::POLLIN != 0 || bad,
+                now & libc::POLLOUT != 0 || now & libc::POLLERR != 0,
+                now & libc::POLLPRI != 0,
+            ];
+            for (i, (p, was)) in [(r, is_r), (w, is_w), (e, is_e)].into_iter().enumerate() {
+                if was && !still[i] {
+                    // SAFETY: as above (set only when non-null).
+                    unsafe { libc::FD_CLR(fd, p) };
+                    n -= 1;
                 }
-                n -= count;
             }
         }
         n
@@ -433,7 +471,7 @@ pub unsafe extern "C-unwind" fn select(
     e: *mut libc::fd_set,
     timeout: *mut timeval,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::select(nfds, r, w, e, timeout) };
     }
@@ -476,7 +514,7 @@ pub unsafe extern "C-unwind" fn pselect(
     timeout: *const timespec,
     mask: *const libc::sigset_t,
 ) -> c_int {
-    if !fdtable::any_special() {
+    if !steering() {
         // SAFETY: forwarded unchanged.
         return unsafe { sys::pselect(nfds, r, w, e, timeout, mask) };
     }
@@ -490,12 +528,8 @@ pub unsafe extern "C-unwind" fn pselect(
             if !std::mem::take(&mut first) {
                 sets.restore();
             }
-            let left = u.left().map(timespec_of);
-            let p = left
-                .as_ref()
-                .map_or(std::ptr::null(), |t| t as *const timespec);
             // SAFETY: forwarded with the program's sets and the time left.
-            unsafe { sys::pselect(nfds, r, w, e, p, mask) }
+            u.with_timespec(|p| unsafe { sys::pselect(nfds, r, w, e, p, mask) })
         },
         |s, n| sets.keep(s, nfds, n),
     )

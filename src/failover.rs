@@ -267,6 +267,8 @@ fn new_steer(
             delay: s.config.attempt_delay,
             cap: s.config.connect_timeout.map(|t| first.started + t),
             budget: s.config.failover_budget,
+            reresolve: Some(reresolve_later),
+            wait_for_dns: true,
         },
         Instant::now(),
     )
@@ -415,6 +417,8 @@ fn steer_in_background(
         delay: s.config.attempt_delay,
         cap: s.config.connect_timeout.map(|t| now + t),
         budget: s.config.failover_budget,
+        reresolve: Some(reresolve_later),
+        wait_for_dns: false,
     };
     match Steer::new(start, now) {
         Ok(steer) => {
@@ -695,16 +699,22 @@ fn capture(fd: c_int, domain: c_int) -> Option<Template> {
 }
 
 /// The planned addresses the program's socket can reach, with the program's port (and, on its
-/// own address, its IPv6 flow label and scope).
+/// own address, its IPv6 flow label and scope), in the order its socket can take them.
+///
+/// An `AF_INET6` socket that has made an attempt to an IPv4 peer (`::ffff:a.b.c.d`) keeps the
+/// kernel's IPv4 handling: a later connect of it to a native IPv6 peer stays in `SYN_SENT` for
+/// good (seen on Linux 6.x). So after the program's own IPv4 address only IPv4 addresses follow,
+/// and after its own IPv6 address the IPv6 ones come first.
 fn reachable(
     tmpl: &Template,
     order: &[IpAddr],
     chosen: IpAddr,
     addr: SocketAddr,
 ) -> Vec<SocketAddr> {
-    order
+    let mut out: Vec<SocketAddr> = order
         .iter()
         .filter(|ip| **ip == chosen || tmpl.can_reach(**ip))
+        .filter(|ip| !(tmpl.domain == libc::AF_INET6 && chosen.is_ipv4() && ip.is_ipv6()))
         .map(|&ip| {
             if ip == chosen {
                 SocketAddr::new(ip, addr.port()).with_scope_of(addr)
@@ -712,7 +722,33 @@ fn reachable(
                 SocketAddr::new(ip, addr.port())
             }
         })
-        .collect()
+        .collect();
+    if tmpl.domain == libc::AF_INET6 && chosen.is_ipv6() {
+        // Stable: the plan's order within each family stays.
+        out.sort_by_key(|a| a.ip().is_ipv4());
+    }
+    out
+}
+
+/// Asks DNS again for a steer, in the background: the answer is recorded, and handed to the
+/// steer through `cell`.
+fn reresolve_later(name: &str, cell: steer::Answer) {
+    let Some(s) = state::get() else {
+        *cell.lock() = Some(None);
+        return;
+    };
+    let owned = name.to_string();
+    resolver::resolve_later(&s.config, name, move |answer| {
+        let addrs = answer.map(|a| {
+            if let Some(s) = state::get() {
+                s.registry
+                    .write()
+                    .learn(&owned, Scope::Both, &a.addrs, Some(a.valid_until));
+            }
+            a.addrs
+        });
+        *cell.lock() = Some(addrs);
+    });
 }
 
 /// Asks DNS afresh and records the answer; returns the name's addresses now.

@@ -2,7 +2,8 @@
 //!
 //! Owns: for each fd that `socket()` returned as an IPv4/IPv6 stream socket, its domain and
 //! protocol, the options the program set (in order, last value per option) and the address it
-//! asked to bind. Must never: hold a slot's lock across a system call, or grow without bound.
+//! asked to bind, its epoll registrations, and its steer while one runs. Must never: hold a slot's
+//! lock across a system call that can wait (a steer's calls never wait), or grow without bound.
 //!
 //! Why a table indexed by fd with one lock per slot: the `setsockopt`/`close` hooks run on every
 //! socket of the program, so they must not contend with other threads; a slot's lock is only

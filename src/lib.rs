@@ -4,11 +4,13 @@
 //! Data flow (see `../shared/DESIGN.md`):
 //! `hooks::resolve` → [`learn`] → [`registry`] (name ↔ addresses);
 //! `hooks::connect` → [`failover`] → [`plan`] (pure: which addresses, in which order) →
-//! [`dial`] (the only socket work) → [`health`] (winners, dead addresses) → back into
-//! [`learn`], which reorders later lookups. Shared state lives in [`state`]; every libc call
-//! goes through [`sys`]; [`guard`] stops re-entrancy and contains panics.
+//! [`dial`] (the only socket work: it steers the program's own socket) → [`health`] (winners,
+//! dead addresses) → back into [`learn`], which reorders later lookups. The wait hooks hold back
+//! the intermediate events of a steered socket ([`failover::judge`], [`copies`]). Shared state
+//! lives in [`state`]; every libc call goes through [`sys`]; [`guard`] stops re-entrancy and
+//! contains panics.
 //!
-//! **Where is the connect decided?** [`plan::plan`].
+//! **Where is the connect decided?** [`failover::connect`].
 
 pub mod alloc;
 pub mod cache;

@@ -513,3 +513,59 @@ fn lookups_reordered_after_failover() {
         "{o}"
     );
 }
+
+/// Issue 11's family rule: the program's socket is never replaced, so an `AF_INET` socket is
+/// steered among IPv4 addresses only. A name whose first IPv4 address is refused and whose only
+/// live address is `::1` fails on an `AF_INET` socket exactly as without dnsfo (the lookup listed
+/// both families, so dnsfo knew of `::1`). So does an `AF_INET6` socket that the program pointed
+/// at the IPv4 address (`::ffff:127.0.0.2`): after an attempt to a mapped IPv4 peer the kernel
+/// cannot take that socket to a native IPv6 peer (it stays in SYN_SENT), so dnsfo does not try.
+#[test]
+fn af_inet_socket_never_reaches_ipv6() {
+    const SCRIPT: &str = r#"
+import socket, sys
+name, port, family = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+infos = socket.getaddrinfo(name, port, socket.AF_UNSPEC, socket.SOCK_STREAM)
+fam = socket.AF_INET if family == "4" else socket.AF_INET6
+first = next(i for i in infos if i[0] == socket.AF_INET)[4]
+s = socket.socket(fam, socket.SOCK_STREAM)
+s.settimeout(5)
+target = first if fam == socket.AF_INET else ("::ffff:" + first[0], first[1])
+try:
+    s.connect(target)
+    print("GOT", s.recv(100).decode().strip())
+except OSError as e:
+    print("ERR", __import__("errno").errorcode.get(e.errno, e.errno))
+"#;
+    for (family, want_dnsfo) in [("4", "ERR ECONNREFUSED"), ("6", "ERR ECONNREFUSED")] {
+        let args = [
+            "--addr",
+            "refused:127.0.0.2",
+            "--addr",
+            "up:::1",
+            "--variant",
+            "dnsfo:8",
+            "--variant",
+            "plain:8",
+            "--",
+            "python3",
+            "-c",
+            SCRIPT,
+            "{name}",
+            "{port}",
+            family,
+        ];
+        let o = harness::invoke(HARNESS, &args, HARNESS_DEADLINE);
+        let (d, p) = (o.run("dnsfo"), o.run("plain"));
+        assert_eq!(
+            p.stdout.trim(),
+            "ERR ECONNREFUSED",
+            "AF_INET{family}: without dnsfo the first IPv4 address is refused\n{o}"
+        );
+        assert_eq!(
+            d.stdout.trim(),
+            want_dnsfo,
+            "AF_INET{family} with dnsfo\n{o}"
+        );
+    }
+}

@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -84,6 +85,24 @@ static int one_connect(void) {
 }
 
 /* The same, noting the peer address (outside the timed part). */
+/* A non-blocking connect as event loops make it: EINPROGRESS, poll for POLLOUT, SO_ERROR. */
+static int one_connect_nb(void) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) return errno;
+    int r = connect(fd, (struct sockaddr *)&target, sizeof target);
+    int e = r == 0 ? 0 : errno;
+    if (e == EINPROGRESS) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        e = poll(&p, 1, 5000) == 1 ? 0 : ETIMEDOUT;
+        socklen_t len = sizeof e;
+        if (e == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) != 0) e = errno;
+    }
+    close(fd);
+    return e;
+}
+
+static int nonblocking_loops; /* "nbloop": the loop connects with one_connect_nb */
+
 static int one_connect_peer(long long *connected_ns) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     *connected_ns = now_ns();
@@ -122,7 +141,7 @@ static int mode_loop(const char *host, int port, long n, long rounds) {
     for (long r = 0; r < rounds; r++) {
         long long c0 = cpu_ns(), t0 = now_ns();
         for (long i = 0; i < n; i++) {
-            int e = one_connect();
+            int e = nonblocking_loops ? one_connect_nb() : one_connect();
             if (e) {
                 printf("ERR connect %ld: %s\n", i, strerrorname_np(e));
                 return 1;
@@ -231,6 +250,10 @@ int main(int argc, char **argv) {
     if (argc >= 4 && !strcmp(argv[1], "first")) return mode_first(argv[2], atoi(argv[3]));
     if (argc >= 6 && !strcmp(argv[1], "loop"))
         return mode_loop(argv[2], atoi(argv[3]), cap(argv[4], 1, 1000000), cap(argv[5], 1, 100));
+    if (argc >= 6 && !strcmp(argv[1], "nbloop")) {
+        nonblocking_loops = 1;
+        return mode_loop(argv[2], atoi(argv[3]), cap(argv[4], 1, 1000000), cap(argv[5], 1, 100));
+    }
     if (argc >= 7 && !strcmp(argv[1], "threads"))
         return mode_threads(argv[2], atoi(argv[3]), cap(argv[4], 1, 64), cap(argv[5], 1, 100000),
                             cap(argv[6], 1, 100));

@@ -91,6 +91,32 @@ pub struct Start {
     /// Once the program's own address has failed, how long other addresses may still take
     /// before the program gets that failure (never later than without dnsfo plus this).
     pub budget: Duration,
+    /// Asks DNS again (once) when every address has failed or none answered within the attempt
+    /// delay; new addresses join the race.
+    pub reresolve: Option<Reresolve>,
+    /// A blocking connect may wait for that answer with its socket failed; a non-blocking one
+    /// must not (its program would see the failure meanwhile).
+    pub wait_for_dns: bool,
+}
+
+/// Starts a re-resolution of the steer's name; the answer (the name's addresses now, or
+/// `None`) goes into the cell it is given.
+pub type Reresolve = fn(&str, Answer);
+
+/// Where a re-resolution's answer lands (written by the resolver's thread).
+pub type Answer = std::sync::Arc<parking_lot::Mutex<Option<Option<Vec<std::net::IpAddr>>>>>;
+
+/// How often a steer looks for a re-resolution's answer.
+const DNS_POLL: Duration = Duration::from_millis(10);
+/// How long a blocking connect whose every address has failed waits for DNS to name another:
+/// without dnsfo the program would have its error by now.
+const DNS_WAIT_WHEN_FAILED: Duration = Duration::from_millis(100);
+
+#[derive(Debug)]
+enum Refill {
+    Unasked,
+    Asked(Answer),
+    Done,
 }
 
 #[derive(Debug)]
@@ -120,6 +146,13 @@ pub struct Steer {
     error_pending: bool,
     /// The handle is registered with the reactor's epoll.
     pub watched: bool,
+    refill: Refill,
+    /// Every address failed and the socket waits for DNS: it gives up then.
+    dns_deadline: Option<Instant>,
+    reresolve: Option<Reresolve>,
+    wait_for_dns: bool,
+    /// Every address planned or tried: re-resolution only adds others.
+    tried: Vec<std::net::IpAddr>,
     /// The socket's identity, and its entry in the table that forked children see.
     pub ident: Option<(u64, u64)>,
     mark: Option<usize>,
@@ -176,9 +209,26 @@ impl Steer {
             status: Status::Going,
             error_pending: false,
             watched: false,
+            refill: if st.reresolve.is_some() {
+                Refill::Unasked
+            } else {
+                Refill::Done
+            },
+            dns_deadline: None,
+            reresolve: st.reresolve,
+            wait_for_dns: st.wait_for_dns,
+            tried: Vec::new(),
             ident: None,
             mark: None,
         };
+        steer.tried = steer
+            .queue
+            .iter()
+            .map(|a| a.ip())
+            .chain(steer.outcomes.iter().map(|o| o.addr.ip()))
+            .chain(steer.own.map(|o| o.addr.ip()))
+            .map(sys::canonical_ip)
+            .collect();
         steer.ident = sys::file_id(handle);
         steer.mark = steer.ident.and_then(crate::copies::mark);
         let chosen_ip = sys::canonical_ip(steer.chosen.ip());
@@ -220,6 +270,7 @@ impl Steer {
         if self.status.settled() {
             return self.status;
         }
+        self.take_refill(now);
         if let Some(own) = self.own {
             match attempt_state(self.handle) {
                 Attempt::Connected => {
@@ -246,6 +297,18 @@ impl Steer {
     /// Starts the probes that are due (RFC 8305: one per attempt delay, the next at once after a
     /// failure). A probe that connects at once proves its address on the spot.
     pub fn start_due(&mut self, now: Instant) {
+        let quiet = |started: Instant| now.saturating_duration_since(started) >= self.delay;
+        if self.queue.is_empty()
+            && matches!(self.refill, Refill::Unasked)
+            && self.own.is_none_or(|o| quiet(o.started))
+            && self.probes.iter().all(|p| quiet(p.started))
+        {
+            // Nothing answered within the attempt delay and nothing is left to try.
+            self.ask_dns(now);
+        }
+        if self.own.is_none() && !self.queue.is_empty() && !self.status.settled() {
+            self.own_next(now);
+        }
         while !self.status.settled() && now >= self.next_start {
             let Some(addr) = self.queue.pop_front() else {
                 return;
@@ -326,10 +389,25 @@ impl Steer {
         if self.status.settled() {
             return None;
         }
+        let dns = match self.refill {
+            Refill::Asked(_) => Some(Instant::now() + DNS_POLL),
+            Refill::Unasked if self.queue.is_empty() => Some(
+                self.own
+                    .map(|o| o.started)
+                    .into_iter()
+                    .chain(self.probes.iter().map(|p| p.started))
+                    .max()
+                    .unwrap_or_else(Instant::now)
+                    + self.delay,
+            ),
+            _ => None,
+        };
         [
             (!self.queue.is_empty()).then_some(self.next_start),
             self.cap,
             self.give_up_at,
+            dns,
+            self.dns_deadline,
         ]
         .into_iter()
         .flatten()
@@ -385,10 +463,49 @@ impl Steer {
 
     // ---------------------------------------------------------------------------------------
 
+    fn ask_dns(&mut self, _now: Instant) {
+        if !matches!(self.refill, Refill::Unasked) {
+            return;
+        }
+        let Some(ask) = self.reresolve else {
+            self.refill = Refill::Done;
+            return;
+        };
+        let cell: Answer = Default::default();
+        self.refill = Refill::Asked(cell.clone());
+        ask(&self.name, cell);
+    }
+
+    /// A re-resolution answered: addresses not tried yet join the race (the program's socket
+    /// takes the first when it is free).
+    fn take_refill(&mut self, now: Instant) {
+        let Refill::Asked(cell) = &self.refill else {
+            return;
+        };
+        let Some(answer) = cell.lock().take() else {
+            return;
+        };
+        self.refill = Refill::Done;
+        let port = self.chosen.port();
+        for ip in answer.unwrap_or_default() {
+            let ip = sys::canonical_ip(ip);
+            if !self.tried.contains(&ip) && self.tmpl.can_reach(ip) {
+                log::info!("{}: DNS now also lists {ip}", self.name);
+                self.tried.push(ip);
+                self.queue.push_back(SocketAddr::new(ip, port));
+            }
+        }
+        self.next_start = now;
+        if self.own.is_none() {
+            self.own_next(now);
+        }
+    }
+
     /// Only the program's own attempt to its own address is left: the kernel can finish it.
     fn nothing_left_but_own_choice(&self) -> bool {
         self.queue.is_empty()
             && self.probes.is_empty()
+            && !matches!(self.refill, Refill::Asked(_))
             && self.give_up_at.is_none()
             && self.cap.is_none()
             && self.own.is_some_and(|o| o.addr.ip() == self.chosen.ip())
@@ -418,6 +535,18 @@ impl Steer {
             .pop_front()
             .or_else(|| self.probes.first().map(|p| p.addr));
         let Some(next) = next else {
+            if self.wait_for_dns && !matches!(self.refill, Refill::Done) {
+                // Blocking: nobody watches the socket meanwhile; DNS may name another address.
+                let e = match self.connect_handle(own.addr) {
+                    Err(e) if e != libc::EINPROGRESS && e != libc::EALREADY => e,
+                    _ => libc::ECONNREFUSED,
+                };
+                self.own = None;
+                self.record_failure(own.addr, e, now.saturating_duration_since(own.started), now);
+                self.ask_dns(now);
+                self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                return;
+            }
             let report = self.report_for_last(own.addr);
             self.outcomes.push(Outcome::settled(
                 own.addr,
@@ -453,6 +582,12 @@ impl Steer {
                 .pop_front()
                 .or_else(|| self.probes.first().map(|p| p.addr))
             else {
+                if self.wait_for_dns && !matches!(self.refill, Refill::Done) {
+                    // Free until DNS answers (a blocking connect: nobody sees the socket).
+                    self.ask_dns(now);
+                    self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                    return;
+                }
                 let report = errno_to_report(self.chosen, &self.outcomes);
                 // The socket's own error was read on the way here: the program is told.
                 self.settle(Status::Failed {
@@ -542,6 +677,10 @@ impl Steer {
     }
 
     fn apply_clocks(&mut self, now: Instant) {
+        if self.own.is_none() && self.dns_deadline.is_some_and(|d| now >= d) {
+            let e = errno_to_report(self.chosen, &self.outcomes);
+            return self.settle_failed_with(e);
+        }
         if self.cap.is_some_and(|c| now >= c) {
             self.abort_own(now);
             return self.settle_failed_with(libc::ETIMEDOUT);

@@ -262,6 +262,7 @@ fn new_steer(
             name: first.name.clone(),
             chosen: first.chosen,
             own,
+            own_started: Some(first.started),
             queue: first.queue.clone(),
             outcomes,
             delay: s.config.attempt_delay,
@@ -412,6 +413,7 @@ fn steer_in_background(
         name,
         chosen,
         own: Some(own),
+        own_started: None,
         queue,
         outcomes,
         delay: s.config.attempt_delay,
@@ -855,6 +857,18 @@ fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
     let now = Instant::now();
     note_stats(outcomes);
     share_winner(s, name, outcomes);
+    let news = &outcomes[from.min(outcomes.len())..];
+    if news.iter().all(|o| o.result.is_ok()) {
+        // The common case: a connect to the address that already is the winner. Nothing changes;
+        // a read lock tells, and threads connecting at once do not queue for the write lock.
+        let h = s.health.read();
+        if news.iter().all(|o| {
+            h.winner(name, o.addr.port()) == Some(o.addr.ip())
+                && h.dead_until(&o.addr, now).is_none()
+        }) {
+            return;
+        }
+    }
     let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
     let mut h = s.health.write();
     for o in outcomes.iter().skip(from) {

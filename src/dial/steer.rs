@@ -81,6 +81,8 @@ pub struct Start {
     /// The address the program's socket is connecting to now (`None`: its last attempt failed
     /// and the error was read: the socket is free for the next address).
     pub own: Option<SocketAddr>,
+    /// When that attempt started (the first probe is due one attempt delay later).
+    pub own_started: Option<Instant>,
     /// Addresses not tried yet, in plan order.
     pub queue: VecDeque<SocketAddr>,
     /// Attempts that already settled inside `connect` (and were recorded).
@@ -105,6 +107,11 @@ pub type Reresolve = fn(&str, Answer);
 
 /// Where a re-resolution's answer lands (written by the resolver's thread).
 pub type Answer = std::sync::Arc<parking_lot::Mutex<Option<Option<Vec<std::net::IpAddr>>>>>;
+
+/// DNS is asked again only when nothing answered for at least this long (or the attempt delay,
+/// if longer): with no attempt delay at all, a live address answers within a round trip, and a
+/// re-resolution would only cost time.
+const DNS_QUIET_MIN: Duration = Duration::from_millis(100);
 
 /// How often a steer looks for a re-resolution's answer.
 const DNS_POLL: Duration = Duration::from_millis(10);
@@ -195,12 +202,15 @@ impl Steer {
             tmpl: st.tmpl,
             name: st.name,
             chosen: st.chosen,
-            own: st.own.map(|addr| Own { addr, started: now }),
+            own: st.own.map(|addr| Own {
+                addr,
+                started: st.own_started.unwrap_or(now),
+            }),
             queue: st.queue,
             probes: Vec::new(),
             recorded: st.outcomes.len(),
             outcomes: st.outcomes,
-            next_start: now + st.delay,
+            next_start: st.own_started.unwrap_or(now) + st.delay,
             delay: st.delay,
             cap: st.cap,
             budget: st.budget,
@@ -297,7 +307,8 @@ impl Steer {
     /// Starts the probes that are due (RFC 8305: one per attempt delay, the next at once after a
     /// failure). A probe that connects at once proves its address on the spot.
     pub fn start_due(&mut self, now: Instant) {
-        let quiet = |started: Instant| now.saturating_duration_since(started) >= self.delay;
+        let quiet_for = self.delay.max(DNS_QUIET_MIN);
+        let quiet = |started: Instant| now.saturating_duration_since(started) >= quiet_for;
         if self.queue.is_empty()
             && matches!(self.refill, Refill::Unasked)
             && self.own.is_none_or(|o| quiet(o.started))
@@ -398,7 +409,7 @@ impl Steer {
                     .chain(self.probes.iter().map(|p| p.started))
                     .max()
                     .unwrap_or_else(Instant::now)
-                    + self.delay,
+                    + self.delay.max(DNS_QUIET_MIN),
             ),
             _ => None,
         };

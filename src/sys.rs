@@ -11,7 +11,6 @@ use std::ffi::CStr;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::time::Duration;
 
 /// Resolves a symbol in the libraries loaded after dnsfo (`RTLD_NEXT`), once.
 fn resolve_next(slot: &AtomicPtr<c_void>, name: &CStr) -> *mut c_void {
@@ -427,11 +426,6 @@ pub fn close_fd(fd: c_int) {
     unsafe { close(fd) };
 }
 
-pub fn dup3_fd(old: c_int, new: c_int, flags: c_int) -> Result<(), c_int> {
-    // SAFETY: dup3 has no memory preconditions.
-    check(unsafe { dup3(old, new, flags) }).map(drop)
-}
-
 pub fn fcntl_get(fd: c_int, cmd: c_int) -> Result<c_int, c_int> {
     // SAFETY: F_GETFL/F_GETFD take no argument (the 0 is ignored).
     check(unsafe { fcntl(fd, cmd, 0) })
@@ -462,30 +456,6 @@ pub fn getsockopt_int(fd: c_int, level: c_int, name: c_int) -> Result<c_int, c_i
     // SAFETY: buffer and length describe a valid c_int.
     check(unsafe { getsockopt(fd, level, name, &mut v as *mut _ as *mut c_void, &mut len) })?;
     Ok(v)
-}
-
-/// The socket's `SO_SNDTIMEO`; `None` when unset (zero).
-pub fn send_timeout(fd: c_int) -> Option<Duration> {
-    // SAFETY: timeval is plain old data.
-    let mut tv: libc::timeval = unsafe { zeroed() };
-    let mut len = size_of::<libc::timeval>() as socklen_t;
-    // SAFETY: buffer and length describe a valid timeval.
-    let r = unsafe {
-        getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_SNDTIMEO,
-            &mut tv as *mut _ as *mut c_void,
-            &mut len,
-        )
-    };
-    if r != 0 || (tv.tv_sec <= 0 && tv.tv_usec <= 0) {
-        return None;
-    }
-    Some(Duration::new(
-        tv.tv_sec as u64,
-        (tv.tv_usec.max(0) as u32).saturating_mul(1000),
-    ))
 }
 
 /// `poll` over `fds`; returns the count ready or the errno (EINTR included).

@@ -653,13 +653,16 @@ fn timeval_bytes(d: Duration) -> [u8; 16] {
     b
 }
 
-/// The name a connect to `ip` belongs to, and that name's addresses.
+/// The name a connect to `ip` belongs to, and that name's addresses, when that name is certain
+/// (never wrong): `ip` belongs to one learned name only, or the program passes a sockaddr dnsfo
+/// handed out for the name in a `getaddrinfo` answer it has not freed yet. Otherwise `None`:
+/// the connect passes through.
 fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
     let reg = s.registry.read();
     if !reg.knows(&ip) {
         return None;
     }
-    state::with_recent_lookups(|recent| reg.name_for(&ip, recent))
+    reg.name_for(&ip, crate::learn::connect_addr)
 }
 
 /// The plan for this connect: one look at the health memory.

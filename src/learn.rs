@@ -1,33 +1,56 @@
 //! Between the resolve hooks and the shared state: what a lookup teaches (the registry) and the
 //! order its answer is given back in (health, through `plan::lookup_order`).
 //!
-//! Owns: which lookups count (names, not IP literals) and their scope. Must never: add, drop or
-//! change an address of the answer; only its order.
+//! Owns: which lookups count (names, not IP literals) and their scope, and the proof a connect
+//! brings of which lookup its address came from (the sockaddr pointer it passed). Must never:
+//! add, drop or change an address of the answer; only its order.
 
 use crate::plan;
 use crate::registry::{self, Scope};
-use crate::state::{self, State};
+use crate::state::State;
 use crate::stats;
+use std::cell::Cell;
 use std::net::IpAddr;
 use std::time::Instant;
+
+thread_local! {
+    /// The `sockaddr` pointer of the connect this thread is making (set by the connect hook).
+    static CONNECT_ADDR: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The connect hook, right before `failover::connect`: the pointer the program passed.
+pub fn note_connect_addr(p: *const libc::sockaddr) {
+    let _ = CONNECT_ADDR.try_with(|c| c.set(p as usize));
+}
+
+/// The `sockaddr` pointer of this thread's current connect (0: unknown).
+pub fn connect_addr() -> usize {
+    CONNECT_ADDR.try_with(Cell::get).unwrap_or(0)
+}
 
 /// How often the shared cache file is looked at for other processes' news.
 const CACHE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Records the answer for `name` and returns the order to give it back in (`None`: as is).
+/// `handed`: the sockaddrs of a `getaddrinfo` answer (`ai_addr` pointer, address), remembered
+/// until the program frees the list ([`forget_answer`]).
 pub fn learn(
     s: &State,
     name: &str,
     scope: Scope,
     addrs: &[IpAddr],
     port: Option<u16>,
+    handed: &[(usize, IpAddr)],
 ) -> Option<Vec<IpAddr>> {
     if name.is_empty() || name.parse::<IpAddr>().is_ok() {
         return None;
     }
     let name = registry::normalize(name);
-    s.registry.write().learn(&name, scope, addrs, None);
-    state::note_lookup(&name);
+    {
+        let mut reg = s.registry.write();
+        reg.learn(&name, scope, addrs, None);
+        reg.hand_out(&name, handed);
+    }
     if addrs.len() < 2 {
         // One address: nothing to order, no winner to share.
         return None;
@@ -39,6 +62,11 @@ pub fn learn(
     plan::lookup_order(addrs, h.any_winner(&name, port), &|ip| {
         h.ip_dead_until(ip, port, now)
     })
+}
+
+/// The program frees a `getaddrinfo` answer whose nodes' `ai_addr` pointers are `ptrs`.
+pub fn forget_answer(s: &State, ptrs: &[usize]) {
+    s.registry.write().take_back(ptrs);
 }
 
 /// The scope of an answer to a lookup for family `af`.

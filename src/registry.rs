@@ -1,7 +1,9 @@
 //! Names and the addresses the resolver returned for them.
 //!
-//! Owns: name → addresses (in resolver order) and the reverse index address → names, bounded in
-//! size. Must never: invent an address (only what a lookup returned is stored), or do I/O.
+//! Owns: name → addresses (in resolver order), the reverse index address → names, and the
+//! sockaddrs handed out in `getaddrinfo` answers the program still holds (not yet freed), all
+//! bounded in size. Must never: invent an address (only what a lookup returned is stored), guess
+//! which name a shared address belongs to, or do I/O.
 //!
 //! Names with a single address are kept too: when that address dies, re-resolution may find
 //! where the service went. (Their connects stay on the fast path: the planner has nothing to
@@ -15,6 +17,9 @@ use std::time::Instant;
 pub const MAX_NAMES: usize = 4096;
 /// Most addresses remembered per name (resolver order kept; the rest ignored).
 pub const MAX_ADDRS: usize = 64;
+/// Most handed-out sockaddrs remembered; beyond this a new answer brings no proof (a connect to
+/// an address shared by several names then passes through).
+pub const MAX_HANDED: usize = 4096;
 
 /// Which address families a lookup answered for: an `AF_INET` lookup says nothing about the
 /// name's IPv6 addresses, so it must not erase them.
@@ -37,7 +42,7 @@ impl Scope {
 #[derive(Clone, Debug)]
 struct Entry {
     addrs: Vec<IpAddr>,
-    /// Learning order, for eviction and for choosing between names that share an address.
+    /// Learning order, for eviction.
     seq: u64,
     /// When the answer goes stale (known for answers dnsfo fetched itself, with their TTL).
     valid_until: Option<Instant>,
@@ -47,6 +52,9 @@ struct Entry {
 pub struct Registry {
     names: HashMap<String, Entry>,
     by_addr: HashMap<IpAddr, Vec<String>>,
+    /// `ai_addr` pointer of a node of a live `getaddrinfo` answer → the name asked and the
+    /// address the node held: the proof of which name a connect's sockaddr came from.
+    handed: HashMap<usize, (String, IpAddr)>,
     seq: u64,
 }
 
@@ -119,27 +127,69 @@ impl Registry {
         }
     }
 
-    /// Is `ip` an address of some multi-address name? (The connect fast-path test.)
+    /// Is `ip` an address of some learned name? (The connect fast-path test.)
     pub fn knows(&self, ip: &IpAddr) -> bool {
         self.by_addr.contains_key(ip)
     }
 
-    /// The name a connect to `ip` belongs to, and that name's addresses. When several names
-    /// share `ip`, the one this thread resolved most recently wins (`recent`, newest last), then
-    /// the one learned last process-wide.
-    pub fn name_for(&self, ip: &IpAddr, recent: &[String]) -> Option<(String, Vec<IpAddr>)> {
+    /// The name a connect to `ip` belongs to, and that name's addresses, when that name is
+    /// certain: `ip` is an address of one learned name only, or the program connects with a
+    /// sockaddr dnsfo handed out for one of the names in a `getaddrinfo` answer it still holds
+    /// (`sockaddr`: the pointer the program passed to `connect`, asked for only when `ip` is
+    /// shared). Otherwise `None`: which name the program means is not known, so nothing may be
+    /// done on its behalf.
+    pub fn name_for(
+        &self,
+        ip: &IpAddr,
+        sockaddr: impl FnOnce() -> usize,
+    ) -> Option<(String, Vec<IpAddr>)> {
         let names = self.by_addr.get(ip)?;
-        let pick = recent
-            .iter()
-            .rev()
-            .find(|r| names.contains(r))
-            .or_else(|| {
-                names
-                    .iter()
-                    .max_by_key(|n| self.names.get(*n).map_or(0, |e| e.seq))
-            })?;
+        let pick = match names.as_slice() {
+            [only] => only,
+            _ => {
+                let p = sockaddr();
+                let (name, held) = self.handed.get(&p).filter(|_| p != 0)?;
+                // The node still holds the address it was handed out with, and the name still
+                // has that address.
+                if held != ip || !names.contains(name) {
+                    return None;
+                }
+                name
+            }
+        };
         let entry = self.names.get(pick)?;
         Some((pick.clone(), entry.addrs.clone()))
+    }
+
+    /// Remembers the sockaddrs of a `getaddrinfo` answer for `name` (`ai_addr` pointer and the
+    /// address it holds), until [`Registry::take_back`].
+    pub fn hand_out(&mut self, name: &str, nodes: &[(usize, IpAddr)]) {
+        let name = normalize(name);
+        for &(p, ip) in nodes {
+            if p == 0 {
+                continue;
+            }
+            if self.handed.len() >= MAX_HANDED && !self.handed.contains_key(&p) {
+                break;
+            }
+            self.handed.insert(p, (name.clone(), ip));
+        }
+    }
+
+    /// The program frees an answer: its sockaddrs prove nothing any more (their memory is
+    /// about to be reused).
+    pub fn take_back(&mut self, ptrs: &[usize]) {
+        if self.handed.is_empty() {
+            return;
+        }
+        for p in ptrs {
+            self.handed.remove(p);
+        }
+    }
+
+    /// How many handed-out sockaddrs are remembered.
+    pub fn handed_len(&self) -> usize {
+        self.handed.len()
     }
 
     /// Is the answer for `name` past its TTL?
@@ -232,17 +282,54 @@ mod tests {
     }
 
     #[test]
-    fn shared_address_goes_to_the_right_name() {
+    fn shared_address_needs_proof() {
         let mut r = Registry::default();
         r.learn("a", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.2")], None);
+        assert_eq!(
+            r.name_for(&ip("127.0.0.9"), || unreachable!("not shared"))
+                .unwrap()
+                .0,
+            "a"
+        );
         r.learn("b", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.3")], None);
-        // Process-wide: last learned.
-        assert_eq!(r.name_for(&ip("127.0.0.9"), &[]).unwrap().0, "b");
-        // This thread resolved "a" last: "a".
-        let recent = vec!["b".to_string(), "a".to_string()];
-        let (n, addrs) = r.name_for(&ip("127.0.0.9"), &recent).unwrap();
+        // Shared and no proof: nobody knows which name the program means.
+        assert!(r.name_for(&ip("127.0.0.9"), || 0).is_none());
+        assert!(r.name_for(&ip("127.0.0.9"), || 0x1000).is_none());
+        // Unshared addresses stay certain.
+        assert_eq!(r.name_for(&ip("127.0.0.2"), || 0).unwrap().0, "a");
+        // The program connects with the sockaddr of a's answer it still holds: "a".
+        r.hand_out(
+            "A.",
+            &[(0x1000, ip("127.0.0.9")), (0x2000, ip("127.0.0.2"))],
+        );
+        r.hand_out("b", &[(0x3000, ip("127.0.0.9"))]);
+        let (n, addrs) = r.name_for(&ip("127.0.0.9"), || 0x1000).unwrap();
         assert_eq!(n, "a");
         assert!(!addrs.contains(&ip("127.0.0.3")));
+        assert_eq!(r.name_for(&ip("127.0.0.9"), || 0x3000).unwrap().0, "b");
+        // A node that held another address proves nothing about this one.
+        assert!(r.name_for(&ip("127.0.0.9"), || 0x2000).is_none());
+        // Freed: its memory may hold anything now.
+        r.take_back(&[0x1000, 0x2000]);
+        assert!(r.name_for(&ip("127.0.0.9"), || 0x1000).is_none());
+        assert_eq!(r.handed_len(), 1);
+        // A name that no longer has the address is no answer for it.
+        r.learn("b", Scope::Both, &[ip("127.0.0.3")], None);
+        assert_eq!(r.name_for(&ip("127.0.0.9"), || 0x3000).unwrap().0, "a");
+        r.learn("c", Scope::Both, &[ip("127.0.0.9")], None);
+        assert!(r.name_for(&ip("127.0.0.9"), || 0x3000).is_none());
+    }
+
+    #[test]
+    fn handed_out_is_bounded() {
+        let mut r = Registry::default();
+        let nodes: Vec<(usize, IpAddr)> = (1..=MAX_HANDED + 10)
+            .map(|i| (i * 16, ip("127.0.0.2")))
+            .collect();
+        r.hand_out("n", &nodes);
+        assert_eq!(r.handed_len(), MAX_HANDED);
+        r.take_back(&[16]);
+        assert_eq!(r.handed_len(), MAX_HANDED - 1);
     }
 
     #[test]

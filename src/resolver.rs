@@ -1,12 +1,21 @@
-//! Re-resolution: asking DNS afresh (hickory-resolver) when every address dnsfo knows for a name
+//! Re-resolution: asking the system's sources afresh when every address dnsfo knows for a name
 //! has failed, so a long-running program that resolved once follows a service that moved.
+//!
+//! A name is answered the way the system would answer it: the `hosts:` line of
+//! /etc/nsswitch.conf gives the order of /etc/hosts (`files`) and DNS (`dns`; hickory-resolver);
+//! a name that /etc/hosts answers before DNS comes is never asked of DNS, so a pin there
+//! (`0.0.0.0 ads.example` from a block list, a fixed address) is never bypassed and the name
+//! never leaks to DNS. Sources dnsfo cannot follow (`mdns*`, `myhostname`, `ldap`...) are
+//! skipped; `resolve` (systemd-resolved, which reads /etc/hosts itself) counts as /etc/hosts,
+//! then DNS.
 //!
 //! Owns: hickory's runtime and resolver (started on first need, never at load time; one worker
 //! thread that never runs the program's signal handlers and whose sockets bypass dnsfo's hooks;
-//! rebuilt in a `fork()`ed child, which inherits the memory but not the thread), and a short
-//! negative cache. Must never: be asked about an IP literal (the registry only holds names),
-//! run inside libuv's thread pool (only connect paths call it), or wait longer than the
-//! caller's budget.
+//! rebuilt in a `fork()`ed child, which inherits the memory but not the thread), a short
+//! negative cache, and what /etc/hosts says per name (re-read when the file changes). Must never:
+//! be asked about an IP literal (the registry only holds names), run inside libuv's thread pool
+//! (only connect paths call it), ask DNS before a source the system asks first, or wait longer
+//! than the caller's budget.
 
 use crate::config::Config;
 use crate::forksafe::SpinLock;
@@ -14,7 +23,9 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::TokioResolver;
 use std::collections::HashMap;
+use std::io::BufRead;
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A failed lookup is not repeated for this long.
@@ -22,11 +33,184 @@ pub const NEGATIVE_TTL: Duration = Duration::from_secs(5);
 /// One lookup never takes longer than this, whatever the budget.
 pub const MAX_WAIT: Duration = Duration::from_secs(3);
 
+/// The hosts file and the name service switch, where glibc reads them.
+const HOSTS: &str = "/etc/hosts";
+const NSSWITCH: &str = "/etc/nsswitch.conf";
+/// An /etc/hosts answer carries no TTL; it is looked at again after this long (or when a
+/// connect to it fails again).
+const HOSTS_VALID: Duration = Duration::from_secs(24 * 3600);
+/// Most names whose /etc/hosts answer is remembered (per version of the file).
+const HOSTS_CACHED: usize = 256;
+
 /// A fresh answer.
 #[derive(Clone, Debug)]
 pub struct Answer {
     pub addrs: Vec<IpAddr>,
     pub valid_until: Instant,
+}
+
+/// A source of host names that dnsfo can ask as the system does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Files,
+    Dns,
+}
+
+/// The sources of nsswitch.conf's `hosts:` line that dnsfo follows, in order. No file or no
+/// `hosts:` line: glibc's default, `dns [!UNAVAIL=return] files`.
+fn parse_nsswitch(text: Option<&str>) -> Vec<Source> {
+    let line = text.and_then(|t| {
+        t.lines().find_map(|l| {
+            let l = l.split('#').next().unwrap_or("").trim_start();
+            l.strip_prefix("hosts:")
+        })
+    });
+    let Some(line) = line else {
+        return vec![Source::Dns, Source::Files];
+    };
+    // Actions (`[NOTFOUND=return]`) are dropped: dnsfo only follows the order.
+    let mut plain = String::with_capacity(line.len());
+    let mut depth = 0usize;
+    for c in line.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            _ if depth == 0 => plain.push(c),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    for word in plain.split_whitespace() {
+        let add: &[Source] = match word.to_ascii_lowercase().as_str() {
+            "files" => &[Source::Files],
+            "dns" => &[Source::Dns],
+            "resolve" => &[Source::Files, Source::Dns],
+            _ => &[],
+        };
+        for src in add {
+            if !out.contains(src) {
+                out.push(*src);
+            }
+        }
+    }
+    out
+}
+
+/// The addresses of `name` (already normalised) in one line of a hosts file, added to `out`;
+/// whether the line names it.
+fn hosts_line(line: &[u8], name: &str, out: &mut Vec<IpAddr>) -> bool {
+    let line = line.split(|b| *b == b'#').next().unwrap_or(&[]);
+    let mut words = line
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty());
+    let Some(addr) = words.next() else {
+        return false;
+    };
+    let named = words.any(|w| {
+        let w = w.strip_suffix(b".").unwrap_or(w);
+        w.eq_ignore_ascii_case(name.as_bytes())
+    });
+    if !named {
+        return false;
+    }
+    // A zone (`fe80::1%eth0`) is no part of the address.
+    let addr = addr.split(|b| *b == b'%').next().unwrap_or(&[]);
+    if let Some(ip) = std::str::from_utf8(addr)
+        .ok()
+        .and_then(|a| a.parse::<IpAddr>().ok())
+    {
+        let ip = crate::sys::canonical_ip(ip);
+        if !out.contains(&ip) {
+            out.push(ip);
+        }
+    }
+    true
+}
+
+/// What a hosts file says about `name` (normalised): `None` when it does not name it;
+/// otherwise every address of every line naming it, in file order (as glibc returns them).
+fn hosts_lookup(text: impl BufRead, name: &str) -> Option<Vec<IpAddr>> {
+    let mut named = false;
+    let mut out = Vec::new();
+    for line in text.split(b'\n') {
+        let Ok(line) = line else { break };
+        named |= hosts_line(&line, name, &mut out);
+    }
+    named.then_some(out)
+}
+
+/// Identity of a version of a file: device, inode, size, modification time.
+type Stamp = (u64, u64, u64, i64, i64);
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec()))
+}
+
+#[derive(Default)]
+struct HostsCache {
+    stamp: Option<Stamp>,
+    answers: HashMap<String, Option<Vec<IpAddr>>>,
+}
+
+static HOSTS_CACHE: SpinLock<Option<HostsCache>> = SpinLock::new(None);
+
+/// What /etc/hosts says about `name` now (see [`hosts_lookup`]). The file is read once per
+/// version and name, outside every lock; an unreadable file names nothing.
+fn from_hosts_file(name: &str) -> Option<Vec<IpAddr>> {
+    let path = Path::new(HOSTS);
+    let st = stamp(path);
+    {
+        let c = HOSTS_CACHE.lock();
+        if let Some(c) = c.as_ref().filter(|c| c.stamp.is_some() && c.stamp == st) {
+            if let Some(a) = c.answers.get(name) {
+                return a.clone();
+            }
+        }
+    }
+    let answer = std::fs::File::open(path)
+        .ok()
+        .and_then(|f| hosts_lookup(std::io::BufReader::new(f), name));
+    let mut c = HOSTS_CACHE.lock();
+    let c = c.get_or_insert_with(HostsCache::default);
+    if c.stamp != st || c.answers.len() >= HOSTS_CACHED {
+        c.stamp = st;
+        c.answers.clear();
+    }
+    c.answers.insert(name.to_string(), answer.clone());
+    answer
+}
+
+/// /etc/hosts' answer for `name`: `None` when it does not name it; `Some(None)` when it names
+/// it with no address dnsfo can read (nothing new, and DNS is not asked either).
+fn hosts_answer(name: &str) -> Option<Option<Answer>> {
+    let name = crate::registry::normalize(name);
+    let addrs = from_hosts_file(&name)?;
+    log::debug!("re-resolving {name}: /etc/hosts answers {addrs:?}; DNS is not asked");
+    Some((!addrs.is_empty()).then(|| Answer {
+        addrs,
+        valid_until: Instant::now() + HOSTS_VALID,
+    }))
+}
+
+/// How the system would answer `name` before DNS: /etc/hosts' answer when a source before DNS
+/// has it (`Err`), or whether DNS is asked at all and /etc/hosts after it (`Ok`).
+fn before_dns(name: &str) -> Result<Option<bool>, Option<Answer>> {
+    let text = std::fs::read_to_string(NSSWITCH).ok();
+    let sources = parse_nsswitch(text.as_deref());
+    for (i, src) in sources.iter().enumerate() {
+        match src {
+            Source::Files => {
+                if let Some(a) = hosts_answer(name) {
+                    return Err(a);
+                }
+            }
+            Source::Dns => return Ok(Some(sources[i + 1..].contains(&Source::Files))),
+        }
+    }
+    // No DNS in the system's sources: DNS is never asked.
+    Err(None)
 }
 
 struct Engine {
@@ -72,7 +256,7 @@ fn build(config: &Config) -> Option<Engine> {
     let opts = builder.options_mut();
     opts.timeout = Duration::from_secs(1);
     opts.attempts = 2;
-    // Always ask DNS: the hosts file already gave its answer through libc.
+    // This resolver is DNS alone: /etc/hosts is read here, in the system's order (`before_dns`).
     opts.use_hosts_file = hickory_resolver::config::ResolveHosts::Never;
     let resolver = {
         let _ctx = runtime.enter();
@@ -110,6 +294,7 @@ pub fn after_fork_child() {
     unsafe {
         ENGINE.force_unlock();
         NEGATIVE.force_unlock();
+        HOSTS_CACHE.force_unlock();
     }
 }
 
@@ -156,9 +341,22 @@ async fn lookup(resolver: TokioResolver, name: String, wait: Duration) -> Option
     }
 }
 
-/// Asks DNS for `name` now, waiting at most `budget` (capped at [`MAX_WAIT`]). For callers that
-/// may block: a blocking connect, whose thread waits anyway.
+/// Asks for `name` now, as the system would (/etc/hosts and DNS in nsswitch order), waiting at
+/// most `budget` (capped at [`MAX_WAIT`]) for DNS. For callers that may block: a blocking
+/// connect, whose thread waits anyway.
 pub fn resolve_now(config: &Config, name: &str, budget: Duration) -> Option<Answer> {
+    let then_files = match before_dns(name) {
+        Err(answer) => return answer,
+        Ok(then_files) => then_files.unwrap_or(false),
+    };
+    let answer = dns_now(config, name, budget);
+    if answer.is_none() && then_files {
+        return hosts_answer(name).flatten();
+    }
+    answer
+}
+
+fn dns_now(config: &Config, name: &str, budget: Duration) -> Option<Answer> {
     if negative(name, Instant::now()) {
         return None;
     }
@@ -175,18 +373,27 @@ pub fn resolve_now(config: &Config, name: &str, budget: Duration) -> Option<Answ
     answer
 }
 
-/// Asks DNS for `name` in the background and hands the answer (or `None`) to `done`, on the
-/// resolver's thread. For the reactor, which must never wait.
+/// Asks for `name` as the system would, and hands the answer (or `None`) to `done`: at once
+/// when a source before DNS answers (reading /etc/hosts is quick), else on the resolver's
+/// thread. For the reactor, which must never wait.
 pub fn resolve_later(
     config: &Config,
     name: &str,
     done: impl FnOnce(Option<Answer>) + Send + 'static,
 ) {
+    let then_files = match before_dns(name) {
+        Err(answer) => return done(answer),
+        Ok(then_files) => then_files.unwrap_or(false),
+    };
+    let fallback = move |name: &str, answer: Option<Answer>| match answer {
+        None if then_files => hosts_answer(name).flatten(),
+        a => a,
+    };
     if negative(name, Instant::now()) {
-        return done(None);
+        return done(fallback(name, None));
     }
     let Some((resolver, handle)) = engine(config) else {
-        return done(None);
+        return done(fallback(name, None));
     };
     let name = name.to_string();
     handle.spawn(async move {
@@ -194,6 +401,80 @@ pub fn resolve_later(
         if answer.is_none() {
             remember_failure(&name);
         }
-        done(answer);
+        done(fallback(&name, answer));
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn nsswitch_order() {
+        use Source::{Dns, Files};
+        assert_eq!(parse_nsswitch(None), vec![Dns, Files], "glibc's default");
+        assert_eq!(
+            parse_nsswitch(Some("passwd: files\n")),
+            vec![Dns, Files],
+            "no hosts line: glibc's default"
+        );
+        assert_eq!(
+            parse_nsswitch(Some("# hosts: dns\nhosts:  files dns\n")),
+            vec![Files, Dns]
+        );
+        assert_eq!(
+            parse_nsswitch(Some(
+                "hosts: files mdns4_minimal [NOTFOUND=return] dns myhostname\n"
+            )),
+            vec![Files, Dns]
+        );
+        assert_eq!(
+            parse_nsswitch(Some("hosts: dns [ !UNAVAIL=return ] files\n")),
+            vec![Dns, Files]
+        );
+        assert_eq!(
+            parse_nsswitch(Some("hosts: files resolve [!UNAVAIL=return] dns\n")),
+            vec![Files, Dns]
+        );
+        assert_eq!(
+            parse_nsswitch(Some("hosts: files # dns\n")),
+            vec![Files],
+            "files only: DNS never asked"
+        );
+        assert_eq!(parse_nsswitch(Some("hosts: myhostname\n")), vec![]);
+    }
+
+    #[test]
+    fn hosts_file() {
+        let text = "# block list\n\
+                    127.0.0.1 localhost\n\
+                    0.0.0.0 ads.test tracker.test # blocked\n\
+                    127.0.0.9\tPin.Test.  alias\n\
+                    ::1 pin.test\n\
+                    ::ffff:127.0.0.10 pin.test\n\
+                    fe80::1%lo pin.test\n\
+                    bogus pin.test\n\
+                    #127.0.0.11 pin.test\n\
+                    127.0.0.12 notpin.test pin.testx\n";
+        let look = |n: &str| hosts_lookup(std::io::Cursor::new(text), n);
+        assert_eq!(look("ads.test"), Some(vec![ip("0.0.0.0")]));
+        assert_eq!(look("tracker.test"), Some(vec![ip("0.0.0.0")]));
+        assert_eq!(
+            look("pin.test"),
+            Some(vec![
+                ip("127.0.0.9"),
+                ip("::1"),
+                ip("127.0.0.10"),
+                ip("fe80::1")
+            ])
+        );
+        assert_eq!(look("alias"), Some(vec![ip("127.0.0.9")]));
+        assert_eq!(look("blocked"), None, "comments name nothing");
+        assert_eq!(look("svc.test"), None);
+        assert_eq!(look("pin"), None);
+    }
 }

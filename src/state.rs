@@ -12,7 +12,6 @@ use crate::forksafe::Renewable;
 use crate::health::Health;
 use crate::registry::Registry;
 use parking_lot::{Mutex, RwLock};
-use std::cell::RefCell;
 use std::sync::OnceLock;
 
 pub struct State {
@@ -42,13 +41,6 @@ pub fn pid() -> u32 {
 }
 /// Sockets the program created; outside `State` because it is a large static table.
 pub static FDS: FdTable = FdTable::new();
-
-/// Names this thread resolved most recently (newest last): disambiguates an address shared by
-/// two names. Per thread because a connect follows its own thread's lookup.
-const RECENT_NAMES: usize = 8;
-thread_local! {
-    static RECENT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
 
 /// The state, initialised on first use; `None` when dnsfo is disabled.
 pub fn get() -> Option<&'static State> {
@@ -133,29 +125,4 @@ extern "C" fn after_fork_child() {
     FDS.after_fork_child();
     crate::dial::reactor::after_fork_child();
     crate::resolver::after_fork_child();
-}
-
-pub fn note_lookup(name: &str) {
-    let _ = RECENT.try_with(|r| {
-        let mut r = r.borrow_mut();
-        r.retain(|n| n != name);
-        if r.len() >= RECENT_NAMES {
-            r.remove(0);
-        }
-        r.push(name.to_string());
-    });
-}
-
-/// Runs `f` on the names this thread resolved most recently (newest last), without copying them.
-pub fn with_recent_lookups<R>(f: impl FnOnce(&[String]) -> R) -> R {
-    let mut f = Some(f);
-    let r = RECENT.try_with(|r| match r.try_borrow() {
-        Ok(names) => f.take().map(|f| f(&names)),
-        Err(_) => None,
-    });
-    match (r, f) {
-        (Ok(Some(v)), _) => v,
-        (_, Some(f)) => f(&[]),
-        (_, None) => unreachable!("f is taken only when it ran"),
-    }
 }

@@ -33,6 +33,7 @@ pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, len: s
     // Whatever the program's cancellation type, dnsfo's own code is only ever cancelled at its
     // waits (cancellation points), never halfway through.
     let _deferred = sys::CancelDeferred::new();
+    crate::learn::note_connect_addr(addr);
     let decision = inside(|s| failover::connect(s, fd, target)).unwrap_or(Decision::PassThrough);
     // SAFETY: forwarded to the same call when needed.
     unsafe { carry_out(fd, addr, len, target, decision, saved) }

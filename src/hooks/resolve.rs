@@ -2,6 +2,10 @@
 //! hands the answer to `learn` and applies the order it returns by relinking libc's own list
 //! (or permuting its address array): every node libc allocated stays in the list, so
 //! `freeaddrinfo` frees exactly what it would have, and `ai_canonname` stays on the head.
+//!
+//! The `ai_addr` pointers of a `getaddrinfo` answer are remembered until the program frees the
+//! list (`freeaddrinfo`, hooked for that alone): a connect with one of them proves which name its
+//! address came from, when several names share the address.
 
 use super::inside;
 use crate::learn;
@@ -52,22 +56,70 @@ pub unsafe extern "C" fn getaddrinfo(
         // SAFETY: `head` is the list libc just returned; we own it until the program frees it.
         let nodes = unsafe { collect(head) };
         let mut addrs: Vec<IpAddr> = Vec::new();
+        let mut handed: Vec<(usize, IpAddr)> = Vec::with_capacity(nodes.len());
         let mut port = None;
-        for &(_, a) in &nodes {
+        for &(node, a) in &nodes {
             if let Some(a) = a {
                 port = port.or((a.port() != 0).then_some(a.port()));
                 let ip = sys::canonical_ip(a.ip());
                 if !addrs.contains(&ip) {
                     addrs.push(ip);
                 }
+                // SAFETY: `node` is a live node of the list collected above.
+                handed.push((unsafe { (*node).ai_addr } as usize, ip));
             }
         }
-        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, port) {
+        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, port, &handed) {
             // SAFETY: relinks exactly the nodes collected from the list at *res.
             unsafe { relink(res, &nodes, &order) };
         }
     });
     r
+}
+
+/// # Safety
+/// Same contract as libc's `freeaddrinfo`.
+#[no_mangle]
+pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
+    if !res.is_null() {
+        let _errno = ErrnoGuard::save();
+        inside(|s| {
+            // Forgotten before the memory is freed: another thread's answer may reuse it at once.
+            let mut ptrs: Vec<usize> = Vec::new();
+            let mut p = res;
+            while !p.is_null() && ptrs.len() < MAX_NODES {
+                // SAFETY: `p` is a node of the list the program hands back, still allocated.
+                let n = unsafe { &*p };
+                ptrs.push(n.ai_addr as usize);
+                p = n.ai_next;
+            }
+            learn::forget_answer(s, &ptrs);
+        });
+    }
+    // SAFETY: forwarded unchanged.
+    unsafe { real_freeaddrinfo(res) }
+}
+
+/// libc's `freeaddrinfo` (the next definition in link order).
+///
+/// # Safety
+/// Same contract as libc's `freeaddrinfo`.
+unsafe fn real_freeaddrinfo(res: *mut addrinfo) {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    static SLOT: AtomicPtr<libc::c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let mut f = SLOT.load(Ordering::Acquire);
+    if f.is_null() {
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name; null is handled below.
+        f = unsafe { libc::dlsym(libc::RTLD_NEXT, c"freeaddrinfo".as_ptr()) };
+        SLOT.store(f, Ordering::Release);
+    }
+    if f.is_null() {
+        return; // impossible with glibc: the list leaks rather than the program crashing
+    }
+    // SAFETY: `f` is libc's `freeaddrinfo`, of exactly this signature.
+    let f: unsafe extern "C" fn(*mut addrinfo) = unsafe { std::mem::transmute(f) };
+    // SAFETY: forwarded under the caller's contract.
+    unsafe { f(res) }
 }
 
 type Node = (*mut addrinfo, Option<std::net::SocketAddr>);
@@ -151,7 +203,7 @@ unsafe fn learn_hostent(name: *const c_char, h: *mut hostent) {
         }
     }
     inside(|s| {
-        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, None) {
+        if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, None, &[]) {
             let mut idx: Vec<usize> = (0..ptrs.len()).collect();
             idx.sort_by_key(|&i| {
                 order

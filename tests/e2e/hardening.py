@@ -799,7 +799,7 @@ def case_quiet() -> None:
 
 
 HOOKS = sorted("""socket setsockopt bind close dup2 dup3 connect getaddrinfo gethostbyname gethostbyname2
-gethostbyname_r gethostbyname2_r getsockopt shutdown fcntl fcntl64 ioctl epoll_ctl
+gethostbyname_r gethostbyname2_r freeaddrinfo getsockopt shutdown fcntl fcntl64 ioctl epoll_ctl
 epoll_wait epoll_pwait epoll_pwait2 poll ppoll __poll_chk __ppoll_chk select pselect
 execve execv execvp execvpe fexecve""".split())
 

@@ -172,7 +172,7 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         sock.timeout
             .unwrap_or((libc::SO_SNDTIMEO, timeval_bytes(Duration::ZERO).to_vec())),
     );
-    Decision::First(Box::new(First {
+    let mut first = Box::new(First {
         fd,
         handle: Some(handle),
         addr: first,
@@ -185,8 +185,24 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         name,
         chosen: addr,
         queue,
-    }))
+    });
+    if delay < SHORTEST_FIRST_ATTEMPT && own.is_none_or(|o| o > delay) {
+        // A send timeout this short is rounded up to the kernel's tick (4 ms at HZ=250): the
+        // race starts at once instead, the program's socket making the first attempt.
+        first.restore = None;
+        first.queue.push_front(first.addr);
+        let own_deadline = own.map(|o| first.started + o);
+        let flags = first.tmpl.status_flags;
+        return match new_steer(s, &mut first, None, Vec::new()) {
+            Ok(steer) => Decision::Blocking(Box::new(Blocking::new(steer, flags, own_deadline))),
+            Err(_) => Decision::PassThrough,
+        };
+    }
+    Decision::First(first)
 }
+
+/// Below this attempt delay a blocking connect races at once (see `connect`).
+const SHORTEST_FIRST_ATTEMPT: Duration = Duration::from_millis(20);
 
 /// After the first attempt of a blocking connect.
 pub fn after_first(

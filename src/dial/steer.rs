@@ -616,12 +616,7 @@ impl Steer {
                     if attempt_state(self.handle) == Attempt::Failed {
                         // Refused on the spot (loopback): read the error, go on.
                         self.own = None;
-                        let e = match self.connect_handle(addr) {
-                            Err(libc::ECONNABORTED) | Err(libc::EINPROGRESS) | Ok(()) => {
-                                libc::ECONNREFUSED
-                            }
-                            Err(e) => e,
-                        };
+                        let e = self.read_error(addr);
                         self.record_failure(addr, e, started.elapsed(), now);
                     }
                 }
@@ -675,10 +670,7 @@ impl Steer {
                 let _ = sys::disconnect(self.handle);
             }
             Attempt::Failed => {
-                let e = match self.connect_handle(addr) {
-                    Err(libc::ECONNABORTED) | Err(libc::EINPROGRESS) | Ok(()) => libc::ECONNREFUSED,
-                    Err(e) => e,
-                };
+                let e = self.read_error(addr);
                 self.record_failure(own.addr, e, now.saturating_duration_since(own.started), now);
             }
         }
@@ -731,6 +723,16 @@ impl Steer {
             self.chosen_errno
                 .unwrap_or_else(|| errno_to_report(self.chosen, &self.outcomes)),
         )
+    }
+
+    /// Reads the pending error of the program's failed attempt: the next connect (here to
+    /// `next`) returns it and resets the socket. An error already read by someone else shows as
+    /// `ECONNABORTED`; the attempt was refused, as far as anyone can tell.
+    fn read_error(&self, next: SocketAddr) -> c_int {
+        match self.connect_handle(next) {
+            Err(libc::ECONNABORTED) | Err(libc::EINPROGRESS) | Ok(()) => libc::ECONNREFUSED,
+            Err(e) => e,
+        }
     }
 
     /// Connects the program's socket, never waiting: a socket the program has made blocking

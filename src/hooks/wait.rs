@@ -123,11 +123,12 @@ fn waiting(
     r
 }
 
-/// Which fd an epoll event with this `data` is about, and what it was registered for: epoll
+/// Which fd an epoll event with this `data` is about, what it was registered for, and whether
+/// dnsfo recorded that registration itself (only such can be re-armed exactly): epoll
 /// reports only the program's `data`. The registrations recorded by the `epoll_ctl` hook answer
 /// for steered fds; any other (a copy, one made through io_uring or a raw system call) is looked
 /// up in the kernel's own list (`/proc/self/fdinfo/EPFD`).
-fn fd_for(epfd: c_int, data: u64) -> Option<(c_int, u32)> {
+fn fd_for(epfd: c_int, data: u64) -> Option<(c_int, u32, bool)> {
     for fd in fdtable::special_fds() {
         let reg = FDS
             .update(fd, |st| {
@@ -138,7 +139,7 @@ fn fd_for(epfd: c_int, data: u64) -> Option<(c_int, u32)> {
             })
             .flatten();
         if let Some(r) = reg {
-            return Some((fd, r.events));
+            return Some((fd, r.events, true));
         }
     }
     let text = std::fs::read_to_string(format!("/proc/self/fdinfo/{epfd}")).ok()?;
@@ -154,25 +155,17 @@ fn fd_for(epfd: c_int, data: u64) -> Option<(c_int, u32)> {
             }
         }
         match (tfd, d) {
-            (Some(t), Some(d)) if d == data => Some((t, events.unwrap_or(0))),
+            (Some(t), Some(d)) if d == data => Some((t, events.unwrap_or(0), false)),
             _ => None,
         }
     })
 }
 
-/// After holding back the event of a one-shot registration: arm it again, or the program
-/// would never hear about the socket again.
-fn rearm_oneshot(epfd: c_int, fd: c_int, data: u64) {
-    let reg = FDS
-        .update(fd, |st| {
-            st.epoll
-                .iter()
-                .find(|r| r.epfd == epfd && r.data == data)
-                .copied()
-        })
-        .flatten();
-    if let Some(r) = reg.filter(|r| r.events & libc::EPOLLONESHOT as u32 != 0) {
-        let _ = sys::epoll_op(epfd, libc::EPOLL_CTL_MOD, fd, r.events, r.data);
+/// After holding back the event of a one-shot registration that dnsfo recorded: arm it again,
+/// or the program would never hear about the socket again.
+fn rearm_oneshot(epfd: c_int, fd: c_int, events: u32, data: u64) {
+    if events & libc::EPOLLONESHOT as u32 != 0 {
+        let _ = sys::epoll_op(epfd, libc::EPOLL_CTL_MOD, fd, events, data);
     }
 }
 
@@ -194,12 +187,14 @@ fn keep_epoll(s: &'static State, epfd: c_int, events: *mut libc::epoll_event, n:
         // SAFETY: the kernel filled `n` events at `events`.
         let mut ev = unsafe { *events.add(i) };
         if ev.events & (libc::EPOLLERR | libc::EPOLLHUP) as u32 != 0 {
-            if let Some((fd, registered)) = fd_for(epfd, ev.u64) {
+            if let Some((fd, registered, recorded)) = fd_for(epfd, ev.u64) {
                 let interest = interest_of(registered);
                 match failover::judge(s, fd, interest) {
                     Verdict::Keep => {}
                     Verdict::Hide => {
-                        rearm_oneshot(epfd, fd, ev.u64);
+                        if recorded {
+                            rearm_oneshot(epfd, fd, registered, ev.u64);
+                        }
                         continue;
                     }
                     Verdict::Now(now) => {

@@ -2,7 +2,10 @@
 //!
 //! One small text file, `winners`, in `DNSFO_CACHE_DIR` (default `$XDG_RUNTIME_DIR/dnsfo`, else
 //! `~/.cache/dnsfo`): a line per (name, port) with the address that won and when the entry
-//! expires. Written atomically (temporary file + rename), so many writers never leave a torn
+//! expires (`name port ip expires_ms`), and a line per address found dead in that failover
+//! (`name port ip expires_ms dead`), so that a later process connecting to the dead address goes
+//! to the winner at once while its connects to other live addresses go where it chose (the
+//! program's choice stands). Lines of older versions (no fifth field) are winners. Written atomically (temporary file + rename), so many writers never leave a torn
 //! file; the last writer wins, which is fine for a hint.
 //!
 //! Owns: the file's format, its trust checks and its bounds. Must never: trust a directory or
@@ -58,6 +61,19 @@ pub struct Entry {
     pub ip: IpAddr,
     /// Milliseconds since the Unix epoch.
     pub expires_ms: u64,
+    /// A dead address (else the winner).
+    pub dead: bool,
+}
+
+impl Entry {
+    /// Entries with the same key replace each other: one winner per (name, port), one line per
+    /// dead address.
+    fn same_key(&self, other: &Entry) -> bool {
+        self.name == other.name
+            && self.port == other.port
+            && self.dead == other.dead
+            && (!self.dead || self.ip == other.ip)
+    }
 }
 
 /// The default directory, from the environment the program was started with.
@@ -88,6 +104,11 @@ pub fn parse(text: &str, now_ms: u64) -> Vec<Entry> {
                 port: f.next()?.parse().ok()?,
                 ip: f.next()?.parse().ok()?,
                 expires_ms: f.next()?.parse().ok()?,
+                dead: match f.next() {
+                    None => false,
+                    Some("dead") => true,
+                    Some(_) => return None,
+                },
             };
             (f.next().is_none() && e.expires_ms > now_ms).then_some(e)
         })
@@ -100,7 +121,8 @@ pub fn parse(text: &str, now_ms: u64) -> Vec<Entry> {
 }
 
 fn line(e: &Entry) -> String {
-    format!("{} {} {} {}\n", e.name, e.port, e.ip, e.expires_ms)
+    let kind = if e.dead { " dead" } else { "" };
+    format!("{} {} {} {}{kind}\n", e.name, e.port, e.ip, e.expires_ms)
 }
 
 pub fn render(entries: &[Entry]) -> String {
@@ -117,12 +139,12 @@ fn drop_first_to_expire(entries: &mut Vec<Entry>) -> Option<Entry> {
     Some(entries.remove(i))
 }
 
-/// Replaces the entry for (name, port). The new entry always gets in: when the cache is full
+/// Replaces the entry with the same key (the winner of (name, port), or that dead address). The new entry always gets in: when the cache is full
 /// (`MAX_ENTRIES`, or the file would outgrow `MAX_FILE_BYTES`), the other entries that expire
 /// first are dropped to make room. The order of the entries kept does not change; the new one
 /// comes last.
 pub fn upsert(mut entries: Vec<Entry>, new: Entry) -> Vec<Entry> {
-    entries.retain(|e| !(e.name == new.name && e.port == new.port));
+    entries.retain(|e| !e.same_key(&new));
     let mut bytes: usize = entries.iter().map(|e| line(e).len()).sum::<usize>() + line(&new).len();
     while entries.len() >= MAX_ENTRIES || bytes as u64 > MAX_FILE_BYTES {
         match drop_first_to_expire(&mut entries) {
@@ -447,12 +469,25 @@ impl Cache {
 
     /// Records a winner, valid for `ttl`.
     pub fn store(&self, name: &str, port: u16, ip: IpAddr, ttl: Duration) {
+        self.store_failover(name, port, ip, &[], ttl);
+    }
+
+    /// Records what a failover found, valid for `ttl`: the winner and the addresses found dead
+    /// on the way (one write).
+    pub fn store_failover(
+        &self,
+        name: &str,
+        port: u16,
+        won: IpAddr,
+        dead: &[IpAddr],
+        ttl: Duration,
+    ) {
         let path = self.file();
         if !storable_name(name) {
             log::debug!("cache: name {name:?} does not fit the file; not stored");
             return;
         }
-        let entries = match open_existing(&path) {
+        let mut entries = match open_existing(&path) {
             Existing::Missing => Vec::new(),
             Existing::Trusted(f, m) => read_entries(f, &m),
             Existing::Untrusted => {
@@ -461,24 +496,47 @@ impl Cache {
             }
         };
         sweep_stale_tmp(&self.dir, SystemTime::now());
-        let entry = Entry {
+        let expires_ms = now_ms().saturating_add(ttl.as_millis() as u64);
+        let entry = |ip: IpAddr, dead: bool| Entry {
             name: name.to_string(),
             port,
             ip,
-            expires_ms: now_ms().saturating_add(ttl.as_millis() as u64),
+            expires_ms,
+            dead,
         };
-        let text = render(&upsert(entries, entry));
+        // The winner is no longer dead.
+        entries.retain(|e| !(e.dead && e.name == name && e.port == port && e.ip == won));
+        for ip in dead
+            .iter()
+            .filter(|ip| **ip != won)
+            .take(MAX_DEAD_PER_FAILOVER)
+        {
+            entries = upsert(entries, entry(*ip, true));
+        }
+        let text = render(&upsert(entries, entry(won, false)));
         if let Err(e) = replace(&self.dir, &path, text.as_bytes()) {
             log::debug!("cache file {path:?} not written: {e}");
         }
     }
 }
 
+/// Dead addresses recorded per failover at most (a name with many dead addresses must not
+/// push everyone else's winners out).
+const MAX_DEAD_PER_FAILOVER: usize = 8;
+
 /// Winners from the cache for `name` whose address is one this process's resolver returned.
 pub fn winners_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
     entries
         .iter()
-        .filter(|e| e.name == name && returned.contains(&e.ip))
+        .filter(|e| !e.dead && e.name == name && returned.contains(&e.ip))
+        .collect()
+}
+
+/// Addresses the cache says are dead for `name`, among those this process's resolver returned.
+pub fn dead_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
+    entries
+        .iter()
+        .filter(|e| e.dead && e.name == name && returned.contains(&e.ip))
         .collect()
 }
 
@@ -501,12 +559,14 @@ mod tests {
                 port: 80,
                 ip: "127.0.0.3".parse().unwrap(),
                 expires_ms: 2000,
+                dead: false,
             },
             Entry {
                 name: "b".into(),
                 port: 81,
                 ip: "::1".parse().unwrap(),
                 expires_ms: 500,
+                dead: false,
             },
         ];
         let text = render(&e);
@@ -520,6 +580,66 @@ mod tests {
     }
 
     #[test]
+    fn dead_addresses_roundtrip_and_have_their_own_lines() {
+        let now = 1_000;
+        let text =
+            "svc 80 127.0.0.3 5000\nsvc 80 127.0.0.2 5000 dead\nsvc 80 127.0.0.4 5000 dead\n\
+                    svc 80 127.0.0.5 5000 alive\n";
+        let e = parse(text, now);
+        assert_eq!(
+            e.len(),
+            3,
+            "an unknown fifth field is a malformed line: {e:?}"
+        );
+        assert_eq!(parse(&render(&e), now), e);
+        let returned: Vec<IpAddr> = ["127.0.0.2", "127.0.0.3"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let w = winners_for(&e, "svc", &returned);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].ip, returned[1]);
+        let d = dead_for(&e, "svc", &returned);
+        assert_eq!(d.len(), 1, "only dead addresses the resolver returned");
+        assert_eq!(d[0].ip, returned[0]);
+        // A new winner replaces the winner only; a dead line replaces that dead line only.
+        let mut new = e[0].clone();
+        new.ip = "127.0.0.9".parse().unwrap();
+        let e2 = upsert(e.clone(), new);
+        assert_eq!(e2.len(), 3);
+        assert_eq!(e2.iter().filter(|x| x.dead).count(), 2);
+    }
+
+    #[test]
+    fn a_failover_stores_its_winner_and_dead_addresses() {
+        let d = tmpdir("failover");
+        let c = Cache::open(&d).unwrap();
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        c.store_failover(
+            "svc",
+            80,
+            ip("127.0.0.3"),
+            &[ip("127.0.0.2")],
+            Duration::from_secs(60),
+        );
+        let l = c.load();
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!(dead_for(&l, "svc", &[ip("127.0.0.2")]).len(), 1);
+        // Later the dead one wins: it is no longer listed dead.
+        c.store_failover(
+            "svc",
+            80,
+            ip("127.0.0.2"),
+            &[ip("127.0.0.3")],
+            Duration::from_secs(60),
+        );
+        let l = c.load();
+        assert!(dead_for(&l, "svc", &[ip("127.0.0.2")]).is_empty(), "{l:?}");
+        assert_eq!(winners_for(&l, "svc", &[ip("127.0.0.2")]).len(), 1);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
     fn upsert_replaces_and_bounds() {
         let mut v = Vec::new();
         for i in 0..(MAX_ENTRIES + 20) {
@@ -530,6 +650,7 @@ mod tests {
                     port: 1,
                     ip: "127.0.0.1".parse().unwrap(),
                     expires_ms: i as u64,
+                    dead: false,
                 },
             );
         }
@@ -541,6 +662,7 @@ mod tests {
                 port: 1,
                 ip: "127.0.0.2".parse().unwrap(),
                 expires_ms: 9999,
+                dead: false,
             },
         );
         assert_eq!(v.iter().filter(|e| e.name == "n300").count(), 1);
@@ -600,6 +722,7 @@ mod tests {
             port: 7000,
             ip: "127.0.0.3".parse().unwrap(),
             expires_ms,
+            dead: false,
         }
     }
 

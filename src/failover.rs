@@ -2,8 +2,8 @@
 //! program later asks about a steered socket.
 //!
 //! **The connect is decided in [`connect`]**: not an address of a learned name (or a socket
-//! dnsfo cannot steer) → libc; a name with one address → libc, watched (`Decision::Watch`);
-//! otherwise the planner orders the addresses and the program's socket is steered: a
+//! dnsfo cannot steer) → libc; otherwise the planner orders the name's addresses (one or more:
+//! DNS may name others once they fail) and the program's socket is steered: a
 //! non-blocking connect makes its attempts that settle at once right here and leaves the rest
 //! to the reactor; a blocking one makes its first attempt (with the attempt delay as its
 //! timeout) and then races in the program's thread.
@@ -34,8 +34,6 @@ pub enum Decision {
     PassThrough,
     /// dnsfo handled the call: return this value with this errno (ignored on success).
     Return(c_int, c_int),
-    /// Call libc's `connect`; if it fails because the address is dead, call [`after_failure`].
-    Watch,
     /// A blocking connect: make this first attempt on the program's socket, then call
     /// [`after_first`].
     First(Box<First>),
@@ -133,11 +131,6 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let Some(sock) = sock else {
         return repeated(s, fd).unwrap_or(Decision::PassThrough);
     };
-    if known.len() < 2 && !s.registry.read().stale(&name, Instant::now()) {
-        // A one-address name: nothing to race. libc connects; dnsfo looks again only if the
-        // address turns out dead (re-resolution).
-        return Decision::Watch;
-    }
     // An IPv4 address on an AF_INET6 socket (EINVAL) or an IPv6 one on an AF_INET socket
     // (EAFNOSUPPORT) is the program's mistake: libc must answer it.
     if addr.is_ipv4() != (sock.domain == libc::AF_INET) || sock.fast_open {
@@ -148,10 +141,11 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
         return Decision::PassThrough;
     };
     let blocking = tmpl.status_flags & libc::O_NONBLOCK == 0;
+    // One candidate (a one-address name, or an AF_INET socket and IPv6 others) is steered too:
+    // DNS may name another address once it fails or stays silent (stale DNS).
     let candidates = reachable(&tmpl, &order, chosen, addr);
-    if candidates.len() < 2 {
-        // Nothing else this socket can reach (an AF_INET socket and IPv6 addresses, say).
-        return Decision::Watch;
+    if candidates.is_empty() {
+        return Decision::PassThrough;
     }
     FDS.update(fd, |st| st.dialed = true);
     stats::add(&stats::CONNECTS, 1);
@@ -360,9 +354,14 @@ fn nonblocking(
                     outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed()));
                 }
                 Some(sys::tcp_state::CLOSE) => {
-                    // The last address failed too: its error stays on the socket, as the
-                    // kernel leaves it, for the program to read (translated to the error of
-                    // its own address).
+                    // The last address failed too. DNS may name another (a steer asks, the
+                    // failure held back a bounded while); else its error stays on the socket,
+                    // as the kernel leaves it, for the program to read (translated to the
+                    // error of its own address).
+                    record(s, &name, &outcomes);
+                    if steer_in_background(s, fd, &tmpl, &name, addr, c, &queue, &outcomes) {
+                        return Decision::Return(-1, libc::EINPROGRESS);
+                    }
                     outcomes.push(dial::Outcome::settled(
                         c,
                         Err(dial::ERROR_LEFT_UNREAD),
@@ -379,7 +378,7 @@ fn nonblocking(
                     // What failed on the spot is known now: later connects (a program that
                     // fails over by itself, say) plan around it at once.
                     record(s, &name, &outcomes);
-                    steer_in_background(s, fd, tmpl, name, addr, c, queue, outcomes);
+                    steer_in_background(s, fd, &tmpl, &name, addr, c, &queue, &outcomes);
                     return Decision::Return(-1, libc::EINPROGRESS);
                 }
                 _ => {
@@ -405,46 +404,63 @@ fn nonblocking(
     Decision::Return(-1, steer::errno_to_report(addr, &outcomes))
 }
 
+/// Steers the program's socket from its attempt to `own` (pending, or failed on the spot with
+/// its error unread) on. `false` when no steer could be made: the socket goes on alone.
 #[allow(clippy::too_many_arguments)]
 fn steer_in_background(
     s: &'static State,
     fd: c_int,
-    tmpl: Template,
-    name: String,
+    tmpl: &Template,
+    name: &str,
     chosen: SocketAddr,
     own: SocketAddr,
-    queue: VecDeque<SocketAddr>,
-    outcomes: Vec<dial::Outcome>,
-) {
+    queue: &VecDeque<SocketAddr>,
+    outcomes: &[dial::Outcome],
+) -> bool {
     if !sys::fd_headroom(fd, FD_HEADROOM) {
         // The program is near its fd limit: a steer would hold fds it may need next.
         log::debug!("fd {fd}: too close to RLIMIT_NOFILE to steer");
-        return;
+        return false;
     }
     let now = Instant::now();
     let start = Start {
         fd,
         handle: None,
-        tmpl,
-        name,
+        tmpl: tmpl.clone(),
+        name: name.to_string(),
         chosen,
         own: Some(own),
         own_started: None,
-        queue,
-        outcomes,
+        queue: queue.clone(),
+        outcomes: outcomes.to_vec(),
         delay: s.config.attempt_delay,
         cap: s.config.connect_timeout.map(|t| now + t),
         budget: s.config.failover_budget,
         reresolve: Some(reresolve_later),
         wait_for_dns: false,
     };
-    match Steer::new(start, now) {
-        Ok(steer) => {
-            log::debug!("{}: fd {fd} connecting to {own}, steered", steer.name);
-            handover(s, Box::new(steer))
+    let mut steer = match Steer::new(start, now) {
+        Ok(steer) => Box::new(steer),
+        Err(e) => {
+            log::debug!("fd {fd}: cannot steer: {}", sys::errno_name(e));
+            return false;
         }
-        Err(e) => log::debug!("fd {fd}: cannot steer: {}", sys::errno_name(e)),
+    };
+    // A failed attempt moves on (or asks DNS) right away.
+    match steer.advance(now) {
+        Status::Going => {
+            log::debug!("{}: fd {fd} connecting to {own}, steered", steer.name);
+            handover(s, steer);
+        }
+        Status::Failed { report } => {
+            if let Some(e) = report {
+                FDS.update(fd, |st| st.report = Some(e));
+            }
+            finish(s, steer);
+        }
+        _ => finish(s, steer),
     }
+    true
 }
 
 /// A `connect` on a socket whose steer is still in flight: the kernel's answer for a socket
@@ -485,6 +501,31 @@ pub fn advance(s: &'static State, fd: c_int) -> Option<Status> {
     Some(status)
 }
 
+/// [`advance`] for a hook the program is waiting in (a wait, `getsockopt(SO_ERROR)`): when the
+/// steer holds the socket's failure back while DNS is asked, the program waits for that answer
+/// (at most `steer::DNS_WAIT_WHEN_FAILED`), as it would wait for an attempt's outcome.
+pub fn advance_for_program(s: &'static State, fd: c_int) -> Option<Status> {
+    let mut status = advance(s, fd)?;
+    for _ in 0..1000 {
+        let hold = FDS
+            .update(fd, |st| st.steer.as_ref().and_then(|x| x.holding_for_dns()))
+            .flatten();
+        let Some(until) = hold else { break };
+        let now = Instant::now();
+        if now >= until {
+            // Time is up: this advance gives up on DNS and lets the failure through.
+            status = advance(s, fd).unwrap_or(status);
+            break;
+        }
+        std::thread::sleep((until - now).min(DNS_HOLD_STEP));
+        status = advance(s, fd).unwrap_or(status);
+    }
+    Some(status)
+}
+
+/// How often a program held for DNS looks for the answer.
+const DNS_HOLD_STEP: Duration = Duration::from_millis(1);
+
 /// What a wait does with an event on a steered socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Verdict {
@@ -505,7 +546,7 @@ const COPY_GRACE: Duration = Duration::from_millis(5);
 /// socket or a copy of one, here or in the process this one was forked from; `interest` is what
 /// the program waits for (poll bits).
 pub fn judge(s: &'static State, fd: c_int, interest: i16) -> Verdict {
-    let mut involved = advance(s, fd).is_some();
+    let mut involved = advance_for_program(s, fd).is_some();
     if !involved {
         if let Some(id) = sys::file_id(fd) {
             let owner = crate::fdtable::special_fds().into_iter().find(|&f| {
@@ -772,15 +813,6 @@ fn reresolve_later(name: &str, cell: steer::Answer) {
     });
 }
 
-/// Asks DNS afresh and records the answer; returns the name's addresses now.
-fn reresolve(s: &State, name: &str, budget: Duration) -> Option<Vec<IpAddr>> {
-    let answer = resolver::resolve_now(&s.config, name, budget)?;
-    s.registry
-        .write()
-        .learn(name, Scope::Both, &answer.addrs, Some(answer.valid_until));
-    Some(answer.addrs)
-}
-
 /// Errors after which the address is dead and DNS may know better.
 pub fn is_dead_address_error(e: c_int) -> bool {
     matches!(
@@ -792,77 +824,6 @@ pub fn is_dead_address_error(e: c_int) -> bool {
             | libc::EHOSTDOWN
             | libc::ENETDOWN
     )
-}
-
-/// libc's blocking connect to the only known address of a name failed with `errno`: remember
-/// the address as dead and, if DNS now names other addresses, connect the same socket to one of
-/// them.
-pub fn after_failure(s: &'static State, fd: c_int, addr: SocketAddr, errno: c_int) -> Decision {
-    let fail = Decision::Return(-1, errno);
-    let chosen = sys::canonical_ip(addr.ip());
-    let Some((name, _)) = lookup(s, chosen) else {
-        return fail;
-    };
-    s.health.write().record_failure(
-        &name,
-        SocketAddr::new(chosen, addr.port()),
-        s.config.dead_ttl,
-        Instant::now(),
-    );
-    let Some(domain) = FDS.update(fd, |st| st.domain) else {
-        return fail;
-    };
-    let Some(tmpl) = capture(fd, domain) else {
-        return fail;
-    };
-    if tmpl.status_flags & libc::O_NONBLOCK != 0 {
-        return fail;
-    }
-    let Some(fresh) = reresolve(s, &name, resolver::MAX_WAIT) else {
-        return fail;
-    };
-    let order = plan_for(
-        s,
-        &name,
-        fresh.first().copied().unwrap_or(chosen),
-        &fresh,
-        addr.port(),
-    );
-    let queue: VecDeque<SocketAddr> = reachable(&tmpl, &order, chosen, addr)
-        .into_iter()
-        .filter(|c| c.ip() != chosen)
-        .collect();
-    if queue.is_empty() {
-        return fail;
-    }
-    log::info!("{name}: {addr} is dead; DNS now lists {queue:?}");
-    stats::add(&stats::CONNECTS, 1);
-    let mut first = First {
-        fd,
-        handle: None,
-        addr,
-        limit: [0; 16],
-        restore: None,
-        own: None,
-        delay: s.config.attempt_delay,
-        started: Instant::now(),
-        tmpl,
-        name,
-        chosen: addr,
-        queue,
-    };
-    let outcomes = vec![dial::Outcome::settled(addr, Err(errno), Duration::ZERO)];
-    match new_steer(s, &mut first, None, outcomes) {
-        Ok(steer) => {
-            let flags = steer_flags(fd);
-            Decision::Blocking(Box::new(Blocking::new(steer, flags, None)))
-        }
-        Err(_) => fail,
-    }
-}
-
-fn steer_flags(fd: c_int) -> c_int {
-    sys::fcntl_get(fd, libc::F_GETFL).unwrap_or(libc::O_RDWR)
 }
 
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
@@ -925,9 +886,25 @@ fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome]) {
     let Some(win) = outcomes.iter().find(|o| o.result.is_ok()) else {
         return;
     };
-    if outcomes.iter().any(|o| o.result.is_err()) {
-        cache.store(name, win.addr.port(), win.addr.ip(), s.config.dead_ttl);
+    if !outcomes.iter().any(|o| o.result.is_err()) {
+        return;
     }
+    // Dead as the health memory counts it: refused or unreachable, or silent for long enough.
+    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+    let mut dead: Vec<IpAddr> = Vec::new();
+    for o in outcomes {
+        let is_dead = o.result.is_err() && (!o.abandoned || o.elapsed >= slow);
+        if is_dead && o.addr.ip() != win.addr.ip() && !dead.contains(&o.addr.ip()) {
+            dead.push(o.addr.ip());
+        }
+    }
+    cache.store_failover(
+        name,
+        win.addr.port(),
+        win.addr.ip(),
+        &dead,
+        s.config.dead_ttl,
+    );
 }
 
 /// Counts a failover (some address won, but not the first one tried) and the kernel timeouts it

@@ -11,7 +11,8 @@ use crate::state::State;
 use crate::stats;
 use std::cell::Cell;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 thread_local! {
     /// The `sockaddr` pointer of the connect this thread is making (set by the connect hook).
@@ -42,7 +43,8 @@ pub fn learn(
     port: Option<u16>,
     handed: &[(usize, IpAddr)],
 ) -> Option<Vec<IpAddr>> {
-    if name.is_empty() || name.parse::<IpAddr>().is_ok() {
+    if name.is_empty() || crate::literal::parse(name).is_some() {
+        // glibc reads every `inet_aton` form (`127.1`) as an address: never a name.
         return None;
     }
     let name = registry::normalize(name);
@@ -103,15 +105,32 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
         .into_iter()
         .map(|e| (e.port, e.ip))
         .collect();
+    let now_ms = crate::cache::now_ms();
+    let dead: Vec<(SocketAddr, Duration)> = crate::cache::dead_for(&cached.entries, name, addrs)
+        .into_iter()
+        .map(|e| {
+            let left = Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
+            (SocketAddr::new(e.ip, e.port), left)
+        })
+        .collect();
     drop(cached);
-    if seeds.is_empty() {
+    if seeds.is_empty() && dead.is_empty() {
         return;
     }
     let mut h = s.health.write();
     for (port, ip) in seeds {
         if h.winner(name, port).is_none() {
             log::debug!("{name}: winner {ip} port {port} from the shared cache");
-            h.record_success(name, std::net::SocketAddr::new(ip, port));
+            h.record_success(name, SocketAddr::new(ip, port));
+        }
+    }
+    for (addr, left) in dead {
+        if h.dead_until(&addr, now).is_none() && h.winner(name, addr.port()) != Some(addr.ip()) {
+            log::debug!(
+                "{name}: {addr} dead (for {} ms more) by the shared cache",
+                left.as_millis()
+            );
+            h.record_failure(name, addr, left, now);
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod forksafe;
 pub mod guard;
 pub mod health;
 pub mod learn;
+pub mod literal;
 pub mod logging;
 pub mod plan;
 pub mod registry;

@@ -1,8 +1,10 @@
 //! Where the connect is decided: a pure function from what is known to an ordered list of
 //! addresses to try. Also the order in which lookups present a name's addresses.
 //!
-//! Owns: the policy (winner first, then the program's choice, then the rest with address
-//! families interleaved as RFC 8305 §4 asks, known-dead last, soonest-to-expire first). Must
+//! Owns: the policy (the program's choice first; the known winner first only when that choice is
+//! known dead; then the rest with address families interleaved as RFC 8305 §4 asks, known-dead
+//! last, soonest-to-expire first). The program's choice stands: client-side round robin and
+//! health checkers that probe each address see each address. Must
 //! never: do I/O, read clocks or globals, or return an address that is not in `known`.
 
 use std::net::IpAddr;
@@ -34,10 +36,10 @@ pub fn plan(input: &Input) -> Vec<IpAddr> {
             None => live.push(*ip),
         }
     }
-    let head = input
-        .winner
-        .filter(|w| live.contains(w))
-        .or_else(|| live.contains(&input.chosen).then_some(input.chosen));
+    let head = live
+        .contains(&input.chosen)
+        .then_some(input.chosen)
+        .or_else(|| input.winner.filter(|w| live.contains(w)));
     let mut out = Vec::with_capacity(input.known.len());
     if let Some(h) = head {
         out.push(h);
@@ -191,13 +193,14 @@ mod tests {
     #[test]
     fn expiry_brings_an_address_back() {
         // The planner sees only "dead until"; health drops expired penalties (see health tests).
+        // Back alive, the program's own choice is tried first again, winner or not.
         let p = run(
             "127.0.0.2",
             &["127.0.0.2", "127.0.0.3"],
             Some("127.0.0.3"),
             &[],
         );
-        assert_eq!(p[0], ip("127.0.0.3"));
+        assert_eq!(p[0], ip("127.0.0.2"));
         assert_eq!(p.len(), 2);
     }
 
@@ -227,7 +230,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn plan_is_a_permutation_of_known_with_live_winner_first(
+        fn plan_is_a_permutation_of_known_with_the_choice_first(
             known in prop::collection::vec(arb_ip(), 1..10),
             pick in any::<prop::sample::Index>(),
             winner in prop::option::of(arb_ip()),
@@ -244,13 +247,13 @@ mod tests {
             let mut a = out.clone(); a.sort();
             let mut b = uniq.clone(); b.sort();
             prop_assert_eq!(a, b);
-            if let Some(w) = winner {
+            if !dead.contains_key(&chosen) {
+                // The program's choice stands when it is not known dead.
+                prop_assert_eq!(out[0], chosen);
+            } else if let Some(w) = winner {
                 if uniq.contains(&w) && !dead.contains_key(&w) {
                     prop_assert_eq!(out[0], w);
                 }
-            }
-            if !dead.contains_key(&chosen) && winner.is_none_or(|w| !uniq.contains(&w) || dead.contains_key(&w)) {
-                prop_assert_eq!(out[0], chosen);
             }
             // Dead addresses come after every live one.
             let first_dead = out.iter().position(|a| dead.contains_key(a)).unwrap_or(out.len());

@@ -295,7 +295,10 @@ pub fn after_fork_child() {
         ENGINE.force_unlock();
         NEGATIVE.force_unlock();
         HOSTS_CACHE.force_unlock();
+        PENDING.force_unlock();
     }
+    // The lookups in flight were the parent's (its resolver thread answers them there).
+    *PENDING.lock() = None;
 }
 
 fn negative(name: &str, now: Instant) -> bool {
@@ -341,38 +344,6 @@ async fn lookup(resolver: TokioResolver, name: String, wait: Duration) -> Option
     }
 }
 
-/// Asks for `name` now, as the system would (/etc/hosts and DNS in nsswitch order), waiting at
-/// most `budget` (capped at [`MAX_WAIT`]) for DNS. For callers that may block: a blocking
-/// connect, whose thread waits anyway.
-pub fn resolve_now(config: &Config, name: &str, budget: Duration) -> Option<Answer> {
-    let then_files = match before_dns(name) {
-        Err(answer) => return answer,
-        Ok(then_files) => then_files.unwrap_or(false),
-    };
-    let answer = dns_now(config, name, budget);
-    if answer.is_none() && then_files {
-        return hosts_answer(name).flatten();
-    }
-    answer
-}
-
-fn dns_now(config: &Config, name: &str, budget: Duration) -> Option<Answer> {
-    if negative(name, Instant::now()) {
-        return None;
-    }
-    let (resolver, handle) = engine(config)?;
-    let wait = budget.min(MAX_WAIT);
-    let answer = handle.block_on(lookup(resolver, name.to_string(), wait));
-    if answer.is_none() {
-        remember_failure(name);
-    }
-    log::debug!(
-        "re-resolved {name}: {:?}",
-        answer.as_ref().map(|a| &a.addrs)
-    );
-    answer
-}
-
 /// Asks for `name` as the system would, and hands the answer (or `None`) to `done`: at once
 /// when a source before DNS answers (reading /etc/hosts is quick), else on the resolver's
 /// thread. For the reactor, which must never wait.
@@ -385,15 +356,44 @@ pub fn resolve_later(
         Err(answer) => return done(answer),
         Ok(then_files) => then_files.unwrap_or(false),
     };
-    let fallback = move |name: &str, answer: Option<Answer>| match answer {
-        None if then_files => hosts_answer(name).flatten(),
-        a => a,
+    let done = move |name: &str, answer: Option<Answer>| {
+        done(match answer {
+            None if then_files => hosts_answer(name).flatten(),
+            a => a,
+        })
     };
-    if negative(name, Instant::now()) {
-        return done(fallback(name, None));
+    let now = Instant::now();
+    if negative(name, now) {
+        return done(name, None);
+    }
+    {
+        let mut pending = PENDING.lock();
+        let map = pending.get_or_insert_with(HashMap::new);
+        if let Some(p) = map.get_mut(name) {
+            if now.saturating_duration_since(p.since) >= SLOW {
+                // Asked a while ago and still no answer: DNS is down or slow, and a connect
+                // must not wait for it (its failure is remembered once the lookup ends).
+                drop(pending);
+                return done(name, None);
+            }
+            // One query per name: this caller hears the answer of the one in flight.
+            p.waiters.push(Box::new(done));
+            return;
+        }
+        if map.len() >= PENDING_MAX {
+            drop(pending);
+            return done(name, None);
+        }
+        map.insert(
+            name.to_string(),
+            Pending {
+                since: now,
+                waiters: vec![Box::new(done)],
+            },
+        );
     }
     let Some((resolver, handle)) = engine(config) else {
-        return done(fallback(name, None));
+        return answered(name, None);
     };
     let name = name.to_string();
     handle.spawn(async move {
@@ -401,9 +401,37 @@ pub fn resolve_later(
         if answer.is_none() {
             remember_failure(&name);
         }
-        done(fallback(&name, answer));
+        answered(&name, answer);
     });
 }
+
+/// A lookup of `name` ended: everyone waiting for it hears the answer.
+fn answered(name: &str, answer: Option<Answer>) {
+    let waiters = PENDING
+        .lock()
+        .as_mut()
+        .and_then(|m| m.remove(name))
+        .map(|p| p.waiters)
+        .unwrap_or_default();
+    for w in waiters {
+        w(name, answer.clone());
+    }
+}
+
+/// A lookup in flight and the callers waiting for its answer.
+struct Pending {
+    since: Instant,
+    waiters: Vec<Waiter>,
+}
+
+type Waiter = Box<dyn FnOnce(&str, Option<Answer>) + Send>;
+
+/// Lookups in flight, by name.
+static PENDING: SpinLock<Option<HashMap<String, Pending>>> = SpinLock::new(None);
+/// Names looked up at once at most (more are answered "no news" at once).
+const PENDING_MAX: usize = 256;
+/// A lookup in flight for this long counts as failing for later callers: they do not wait.
+pub const SLOW: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

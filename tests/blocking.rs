@@ -569,3 +569,46 @@ except OSError as e:
         );
     }
 }
+
+/// Issue 12 item 5: the program's choice stands. After a failover (the first address refused,
+/// the winner .3), connects to each *live* address still reach that address: client-side round
+/// robin and health checkers see every address (the old library sent them all to the winner).
+#[test]
+fn after_a_failover_each_live_address_is_reached() {
+    const SCRIPT: &str = r#"
+import socket, sys
+name, port = sys.argv[1], int(sys.argv[2])
+addrs = [a[4][0] for a in socket.getaddrinfo(name, port, socket.AF_INET, socket.SOCK_STREAM)]
+out = []
+for ip in ["127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.3", "127.0.0.4"]:
+    s = socket.socket()
+    s.settimeout(5)
+    s.connect((ip, port))
+    out.append(ip + "=" + s.recv(100).decode().split()[1])
+    s.close()
+print(" ".join(out))
+"#;
+    let args = [
+        "--addr",
+        "refused:127.0.0.2",
+        "--addr",
+        "up:127.0.0.3",
+        "--addr",
+        "up:127.0.0.4",
+        "--variant",
+        "dnsfo:10",
+        "--",
+        "python3",
+        "-c",
+        SCRIPT,
+        "{name}",
+        "{port}",
+    ];
+    let o = harness::invoke(HARNESS, &args, HARNESS_DEADLINE);
+    let d = o.run("dnsfo");
+    assert_eq!(
+        d.stdout.trim(),
+        "127.0.0.2=127.0.0.3 127.0.0.3=127.0.0.3 127.0.0.4=127.0.0.4 127.0.0.3=127.0.0.3 127.0.0.4=127.0.0.4",
+        "the dead address fails over; every live address is reached as chosen\n{o}"
+    );
+}

@@ -144,9 +144,16 @@ fn a_full_cache_of_long_lived_entries_still_records_the_new_winner() {
     field(&o, "full-one", "lines", "256");
     field(&o, "full-one", "long0_kept", "0");
     field(&o, "full-one", "longs_kept", "255");
-    // With room nothing is dropped.
-    field(&o, "room-one", "lines", "11");
+    // With room nothing is dropped, and the silent address is recorded dead beside the winner
+    // (so a later process that connects to it goes to the winner at once, while its connects
+    // to other live addresses stay where it chose).
+    field(&o, "room-one", "lines", "12");
     field(&o, "room-one", "longs_kept", "10");
+    let dead = o.get("room-one", "svc_dead");
+    assert!(
+        dead.starts_with("svc 7000 127.0.0.2 ") && dead.ends_with(" dead"),
+        "room-one: the silent address must be recorded dead, got {dead:?}\n{o}"
+    );
 }
 
 #[test]

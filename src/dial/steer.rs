@@ -115,9 +115,11 @@ const DNS_QUIET_MIN: Duration = Duration::from_millis(100);
 
 /// How often a steer looks for a re-resolution's answer.
 const DNS_POLL: Duration = Duration::from_millis(10);
-/// How long a blocking connect whose every address has failed waits for DNS to name another:
-/// without dnsfo the program would have its error by now.
-const DNS_WAIT_WHEN_FAILED: Duration = Duration::from_millis(100);
+/// How long a connect whose every address has failed waits for DNS to name another: without
+/// dnsfo the program would have its error by now, so this is what a refusal may cost more
+/// (issue 12: under 100 ms, also when DNS is down; a lookup that failed, or is still in flight
+/// after this long, is not waited for again).
+pub const DNS_WAIT_WHEN_FAILED: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 enum Refill {
@@ -156,6 +158,9 @@ pub struct Steer {
     refill: Refill,
     /// Every address failed and the socket waits for DNS: it gives up then.
     dns_deadline: Option<Instant>,
+    /// A non-blocking socket whose attempts all failed keeps its error unread while DNS is asked
+    /// (until `dns_deadline`): the program's waits are held for the answer meanwhile.
+    dns_hold: bool,
     reresolve: Option<Reresolve>,
     wait_for_dns: bool,
     /// Every address planned or tried: re-resolution only adds others.
@@ -225,6 +230,7 @@ impl Steer {
                 Refill::Done
             },
             dns_deadline: None,
+            dns_hold: false,
             reresolve: st.reresolve,
             wait_for_dns: st.wait_for_dns,
             tried: Vec::new(),
@@ -400,7 +406,10 @@ impl Steer {
         if self.status.settled() {
             return None;
         }
-        let dns = match self.refill {
+        let dns = match &self.refill {
+            // An answer already there (given at once: /etc/hosts, a failure remembered) is
+            // taken at once.
+            Refill::Asked(cell) if cell.lock().is_some() => Some(Instant::now()),
             Refill::Asked(_) => Some(Instant::now() + DNS_POLL),
             Refill::Unasked if self.queue.is_empty() => Some(
                 self.own
@@ -500,7 +509,12 @@ impl Steer {
         let port = self.chosen.port();
         for ip in answer.unwrap_or_default() {
             let ip = sys::canonical_ip(ip);
-            if !self.tried.contains(&ip) && self.tmpl.can_reach(ip) {
+            // An AF_INET6 socket that tried an IPv4 peer cannot reach an IPv6 one any more
+            // (see `failover::reachable`).
+            let v4_stuck = self.tmpl.domain == libc::AF_INET6
+                && sys::canonical_ip(self.chosen.ip()).is_ipv4()
+                && ip.is_ipv6();
+            if !self.tried.contains(&ip) && self.tmpl.can_reach(ip) && !v4_stuck {
                 log::info!("{}: DNS now also lists {ip}", self.name);
                 self.tried.push(ip);
                 self.queue.push_back(SocketAddr::new(ip, port));
@@ -512,11 +526,27 @@ impl Steer {
         }
     }
 
-    /// Only the program's own attempt to its own address is left: the kernel can finish it.
+    /// When a wait must hold the program back for DNS's answer (the socket's failure is still
+    /// unread, and DNS may name another address): until then.
+    pub fn holding_for_dns(&self) -> Option<Instant> {
+        self.dns_hold.then_some(self.dns_deadline).flatten()
+    }
+
+    /// Could DNS still name another address in time for this connect?
+    fn dns_may_help(&self, now: Instant) -> bool {
+        match self.refill {
+            Refill::Unasked => self.reresolve.is_some(),
+            Refill::Asked(_) => self.dns_deadline.is_none_or(|d| now < d),
+            Refill::Done => false,
+        }
+    }
+
+    /// Only the program's own attempt to its own address is left, and DNS was asked: the kernel
+    /// can finish it.
     fn nothing_left_but_own_choice(&self) -> bool {
         self.queue.is_empty()
             && self.probes.is_empty()
-            && !matches!(self.refill, Refill::Asked(_))
+            && matches!(self.refill, Refill::Done)
             && self.give_up_at.is_none()
             && self.cap.is_none()
             && self.own.is_some_and(|o| o.addr.ip() == self.chosen.ip())
@@ -541,10 +571,23 @@ impl Steer {
     /// the failure stands and stays unread for the program.
     fn own_failed(&mut self, now: Instant) {
         let Some(own) = self.own else { return };
-        let next = self
+        let mut next = self
             .queue
             .pop_front()
             .or_else(|| self.probes.first().map(|p| p.addr));
+        if next.is_none() && !self.wait_for_dns && self.dns_may_help(now) {
+            // Non-blocking: the failure stays on the socket, unread, while DNS is asked; the
+            // program's waits are held for the answer (`holding_for_dns`), a bounded while.
+            self.ask_dns(now);
+            self.take_refill(now);
+            next = self.queue.pop_front();
+            if next.is_none() && self.dns_may_help(now) {
+                self.dns_hold = true;
+                self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                return;
+            }
+        }
+        self.dns_hold = false;
         let Some(next) = next else {
             if self.wait_for_dns && !matches!(self.refill, Refill::Done) {
                 // Blocking: nobody watches the socket meanwhile; DNS may name another address.

@@ -9,7 +9,6 @@ use crate::failover::{self, Decision};
 use crate::fdtable;
 use crate::sys;
 use libc::{c_int, sockaddr, socklen_t};
-use std::net::SocketAddr;
 
 /// Steps of one blocking race at most (each is a wait or an attempt; a race has a handful).
 const MAX_STEPS: usize = 100_000;
@@ -36,7 +35,7 @@ pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, len: s
     crate::learn::note_connect_addr(addr);
     let decision = inside(|s| failover::connect(s, fd, target)).unwrap_or(Decision::PassThrough);
     // SAFETY: forwarded to the same call when needed.
-    unsafe { carry_out(fd, addr, len, target, decision, saved) }
+    unsafe { carry_out(fd, addr, len, decision, saved) }
 }
 
 /// # Safety
@@ -55,7 +54,6 @@ unsafe fn carry_out(
     fd: c_int,
     addr: *const sockaddr,
     len: socklen_t,
-    target: SocketAddr,
     decision: Decision,
     saved: c_int,
 ) -> c_int {
@@ -70,7 +68,7 @@ unsafe fn carry_out(
             let result = first.attempt();
             match inside(|s| failover::after_first(s, first, result)) {
                 // SAFETY: same arguments.
-                Some(next) => unsafe { carry_out(fd, addr, len, target, next, saved) },
+                Some(next) => unsafe { carry_out(fd, addr, len, next, saved) },
                 None => match result {
                     Ok(()) => 0,
                     Err(e) => {
@@ -84,20 +82,6 @@ unsafe fn carry_out(
         Decision::Blocking(dial) => unsafe { race(fd, addr, len, *dial, saved) },
         // SAFETY: same arguments.
         Decision::AwaitSteer => unsafe { await_steer(fd, addr, len, saved) },
-        Decision::Watch => {
-            sys::set_errno(saved);
-            // SAFETY: forwarded unchanged.
-            let r = unsafe { sys::connect(fd, addr, len) };
-            if r == -1 && failover::is_dead_address_error(sys::errno()) {
-                let e = sys::errno();
-                if let Some(next) = inside(|s| failover::after_failure(s, fd, target, e)) {
-                    // SAFETY: same arguments.
-                    return unsafe { carry_out(fd, addr, len, target, next, saved) };
-                }
-                sys::set_errno(e);
-            }
-            r
-        }
         Decision::PassThrough => {
             sys::set_errno(saved);
             // SAFETY: forwarded unchanged.

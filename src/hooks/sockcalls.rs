@@ -31,7 +31,7 @@ pub unsafe extern "C-unwind" fn getsockopt(
     {
         let _errno = sys::ErrnoGuard::save();
         // An intermediate failure is moved past before the program reads the socket's error.
-        inside(|s| failover::advance(s, fd));
+        inside(|s| failover::advance_for_program(s, fd));
     }
     // SAFETY: forwarded unchanged.
     let r = unsafe { sys::getsockopt(fd, level, name, val, len) };

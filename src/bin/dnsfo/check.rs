@@ -608,10 +608,15 @@ impl Report {
     ) -> Report {
         let known: Vec<IpAddr> = probes.iter().map(|p| p.addr.ip()).collect();
         let cached = Cached::read(host, port, &known);
-        // A fresh program: the address it picks is the resolver's first; its only memory is
-        // the shared cache's winner.
+        // A fresh program: its only memory is the shared cache's winner, which dnsfo's lookup
+        // hook lists first, so that is the address the program picks (else the resolver's
+        // first).
+        let chosen = cached
+            .winner()
+            .filter(|w| known.contains(w))
+            .unwrap_or(known[0]);
         let planned = plan::plan(&plan::Input {
-            chosen: known[0],
+            chosen,
             known: &known,
             winner: cached.winner(),
             dead_until: &|_| None,

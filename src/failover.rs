@@ -46,10 +46,16 @@ pub enum Decision {
 
 /// The first attempt of a blocking connect, made by the hook (it waits, so it runs outside
 /// every panic boundary): the program's socket with `SO_SNDTIMEO` set to the attempt delay.
+///
+/// The attempt is made on the program's fd itself (no duplicate: a healthy connect costs two
+/// `setsockopt` calls and nothing else). Whatever another thread does with the fd number
+/// meanwhile, dnsfo touches the fd afterwards only when its record is still the one the
+/// attempt started with (`gen`): a `close` (and a new socket at that number) replaces it.
 pub struct First {
     pub fd: c_int,
-    /// dnsfo's duplicate of the program's socket, made before the first attempt: whatever
-    /// another thread does with the fd number meanwhile, dnsfo acts on the program's socket.
+    /// The fd record's number when the attempt started.
+    gen: u64,
+    /// dnsfo's duplicate of the program's socket, made once a race is needed.
     handle: Option<c_int>,
     pub addr: SocketAddr,
     /// The `SO_SNDTIMEO` value for the attempt, and the program's own to put back.
@@ -68,20 +74,31 @@ pub struct First {
 impl First {
     /// Makes the attempt: a blocking connect that waits at most the attempt delay.
     pub fn attempt(&self) -> Result<(), c_int> {
-        let sock = self.handle.ok_or(libc::EBADF)?;
-        let _ = sys::setsockopt_raw(sock, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &self.limit);
         let raw = RawAddr::for_domain(self.addr, self.tmpl.domain).ok_or(libc::EAFNOSUPPORT)?;
-        sys::connect_to(sock, &raw)
+        sys::setsockopt_raw(self.fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &self.limit)?;
+        sys::connect_to(self.fd, &raw)
+    }
+
+    /// Does the program's fd still hold the socket the attempt was made on?
+    fn same_socket(&self) -> bool {
+        FDS.update(self.fd, |st| st.gen) == Some(self.gen)
+    }
+
+    /// Gives the program's `SO_SNDTIMEO` back (once), if the fd still holds its socket.
+    fn restore_timeout(&mut self) {
+        if let Some((name, value)) = self.restore.take() {
+            if self.same_socket() {
+                let _ = sys::setsockopt_raw(self.fd, libc::SOL_SOCKET, name, &value);
+            }
+        }
     }
 }
 
 impl Drop for First {
     fn drop(&mut self) {
         // Also on a forced unwind out of the attempt: the program's timeout comes back.
+        self.restore_timeout();
         if let Some(h) = self.handle.take() {
-            if let Some((name, value)) = &self.restore {
-                let _ = sys::setsockopt_raw(h, libc::SOL_SOCKET, *name, value);
-            }
             sys::close_fd(h);
         }
     }
@@ -159,7 +176,7 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let delay = s.config.attempt_delay.max(Duration::from_millis(1));
     let own = sock.timeout.as_ref().and_then(|(_, v)| timeval_of(v));
     let limit = own.map_or(delay, |o| o.min(delay));
-    let Ok(handle) = sys::dup_above(fd, steer::OWN_FD_MIN) else {
+    let Some(gen) = FDS.update(fd, |st| st.gen) else {
         return Decision::PassThrough;
     };
     let restore = Some(
@@ -168,7 +185,8 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     );
     let mut first = Box::new(First {
         fd,
-        handle: Some(handle),
+        gen,
+        handle: None,
         addr: first,
         limit: timeval_bytes(limit),
         restore,
@@ -183,6 +201,9 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     if delay < SHORTEST_FIRST_ATTEMPT && own.is_none_or(|o| o > delay) {
         // A send timeout this short is rounded up to the kernel's tick (4 ms at HZ=250): the
         // race starts at once instead, the program's socket making the first attempt.
+        if !is_stream(fd) {
+            return Decision::PassThrough;
+        }
         first.restore = None;
         first.queue.push_front(first.addr);
         let own_deadline = own.map(|o| first.started + o);
@@ -204,23 +225,45 @@ pub fn after_first(
     mut first: Box<First>,
     result: Result<(), c_int>,
 ) -> Decision {
-    // The program's timeout goes back now; the steer owns the duplicate from here.
-    if let (Some(h), Some((name, value))) = (first.handle, first.restore.take()) {
-        let _ = sys::setsockopt_raw(h, libc::SOL_SOCKET, name, &value);
-    }
+    // The program's timeout goes back now.
+    first.restore_timeout();
     let elapsed = first.started.elapsed();
     let addr = first.addr;
     let own_deadline = first.own.map(|o| first.started + o);
+    if result.is_ok() {
+        record(
+            s,
+            &first.name,
+            &[dial::Outcome::settled(first.addr, Ok(()), elapsed)],
+        );
+        return Decision::Return(0, 0);
+    }
+    let pending = matches!(result, Err(libc::EINPROGRESS) | Err(libc::EINTR));
+    if let Err(e) = result {
+        if !pending && !is_dead_address_error(e) {
+            return Decision::Return(-1, e);
+        }
+    }
+    if !first.same_socket() {
+        // Closed by another thread meanwhile (and the number maybe reused): not dnsfo's to
+        // touch any more.
+        return Decision::Return(-1, result.err().unwrap_or(libc::EBADF));
+    }
+    let steerable = is_stream(first.fd);
+    match sys::dup_above(first.fd, steer::OWN_FD_MIN) {
+        Ok(h) if steerable => first.handle = Some(h),
+        Ok(h) => {
+            sys::close_fd(h);
+            return Decision::Return(-1, result.err().unwrap_or(libc::EBADF));
+        }
+        // No fd to steer with: the kernel finishes (a blocking connect waits for the attempt
+        // under way) or reports, as without dnsfo.
+        Err(_) if pending => return Decision::PassThrough,
+        Err(_) => return Decision::Return(-1, result.err().unwrap_or(libc::EBADF)),
+    }
     let mut outcomes = Vec::new();
     let still_going = match result {
-        Ok(()) => {
-            record(
-                s,
-                &first.name,
-                &[dial::Outcome::settled(first.addr, Ok(()), elapsed)],
-            );
-            return Decision::Return(0, 0);
-        }
+        Ok(()) => return Decision::Return(0, 0),
         Err(libc::EINPROGRESS) => {
             if first.own.is_some_and(|o| o <= first.delay) {
                 // The program's own timeout ran out: exactly what the kernel says then; the
@@ -734,6 +777,10 @@ fn plan_for(s: &State, name: &str, chosen: IpAddr, known: &[IpAddr], port: u16) 
     })
 }
 
+fn is_stream(fd: c_int) -> bool {
+    sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) == Ok(libc::SOCK_STREAM)
+}
+
 fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
     o.level == libc::IPPROTO_TCP
         && o.name == TCP_FASTOPEN_CONNECT
@@ -742,11 +789,12 @@ fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
 
 /// What a probe must look like, read from the program's socket.
 fn capture(fd: c_int, domain: c_int) -> Option<Template> {
-    // The record could outlive its socket if the program closed it behind libc's back.
-    if sys::getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) != Ok(libc::SOCK_STREAM) {
+    let status_flags = sys::fcntl_get(fd, libc::F_GETFL).ok()?;
+    // The record could outlive its socket if the program closed it behind libc's back. A
+    // blocking connect checks once it needs a race (`after_first`): a healthy one never does.
+    if status_flags & libc::O_NONBLOCK != 0 && !is_stream(fd) {
         return None;
     }
-    let status_flags = sys::fcntl_get(fd, libc::F_GETFL).ok()?;
     let v6only = domain == libc::AF_INET6
         && sys::getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY).unwrap_or(0) != 0;
     FDS.update(fd, |st| Template {

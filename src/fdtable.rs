@@ -11,7 +11,7 @@
 
 use crate::forksafe::SpinLock;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 const CHUNK: usize = 1024;
@@ -53,6 +53,10 @@ pub struct FdState {
     /// dnsfo already handled a connect on this socket: later `connect` calls are the program
     /// asking how that one went (or starting over after its failure) and go to the kernel.
     pub dialed: bool,
+    /// Which record this is: every record put in the table gets a new number, so a connect
+    /// that waited with the program's fd can tell whether the fd still holds the socket it
+    /// started with (closed and reused meanwhile: a new record, or none).
+    pub gen: u64,
 }
 
 /// Most epoll registrations remembered per fd (one per epoll instance watching it).
@@ -139,7 +143,9 @@ impl FdTable {
 
     /// Starts tracking `fd` (a fresh socket), replacing whatever an earlier fd of that number had
     /// (closed behind dnsfo's back); that record is returned.
-    pub fn insert(&self, fd: i32, state: FdState) -> Option<Box<FdState>> {
+    pub fn insert(&self, fd: i32, mut state: FdState) -> Option<Box<FdState>> {
+        static GEN: AtomicU64 = AtomicU64::new(1);
+        state.gen = GEN.fetch_add(1, Ordering::Relaxed);
         let s = self.slot(fd, true)?;
         let mut g = s.lock();
         let was = g.as_ref().is_some_and(|st| st.is_special());

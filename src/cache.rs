@@ -5,7 +5,9 @@
 //! expires (`name port ip expires_ms`), and a line per address found dead in that failover
 //! (`name port ip expires_ms dead`), so that a later process connecting to the dead address goes
 //! to the winner at once while its connects to other live addresses go where it chose (the
-//! program's choice stands). Lines of older versions (no fifth field) are winners. Written atomically (temporary file + rename), so many writers never leave a torn
+//! program's choice stands); and a line per address whose round trip was measured
+//! (`name port ip expires_ms rtt SRTT_US RTTVAR_US`), so that a new process starts with an
+//! attempt delay fit for the network. Lines of older versions (no fifth field) are winners. Written atomically (temporary file + rename), so many writers never leave a torn
 //! file; the last writer wins, which is fine for a hint.
 //!
 //! Owns: the file's format, its trust checks and its bounds. Must never: trust a directory or
@@ -61,18 +63,32 @@ pub struct Entry {
     pub ip: IpAddr,
     /// Milliseconds since the Unix epoch.
     pub expires_ms: u64,
-    /// A dead address (else the winner).
-    pub dead: bool,
+    pub kind: Kind,
+}
+
+/// What an entry says about its address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// It won the last failover of (name, port).
+    Winner,
+    /// It was found dead in that failover.
+    Dead,
+    /// A connect to it succeeded with this kernel-measured RTT (µs).
+    Rtt { srtt_us: u32, var_us: u32 },
 }
 
 impl Entry {
+    fn is_rtt(&self) -> bool {
+        matches!(self.kind, Kind::Rtt { .. })
+    }
+
     /// Entries with the same key replace each other: one winner per (name, port), one line per
     /// dead address.
     fn same_key(&self, other: &Entry) -> bool {
         self.name == other.name
             && self.port == other.port
-            && self.dead == other.dead
-            && (!self.dead || self.ip == other.ip)
+            && std::mem::discriminant(&self.kind) == std::mem::discriminant(&other.kind)
+            && (self.kind == Kind::Winner || self.ip == other.ip)
     }
 }
 
@@ -104,9 +120,13 @@ pub fn parse(text: &str, now_ms: u64) -> Vec<Entry> {
                 port: f.next()?.parse().ok()?,
                 ip: f.next()?.parse().ok()?,
                 expires_ms: f.next()?.parse().ok()?,
-                dead: match f.next() {
-                    None => false,
-                    Some("dead") => true,
+                kind: match f.next() {
+                    None => Kind::Winner,
+                    Some("dead") => Kind::Dead,
+                    Some("rtt") => Kind::Rtt {
+                        srtt_us: f.next()?.parse().ok()?,
+                        var_us: f.next()?.parse().ok()?,
+                    },
                     Some(_) => return None,
                 },
             };
@@ -121,7 +141,11 @@ pub fn parse(text: &str, now_ms: u64) -> Vec<Entry> {
 }
 
 fn line(e: &Entry) -> String {
-    let kind = if e.dead { " dead" } else { "" };
+    let kind = match e.kind {
+        Kind::Winner => String::new(),
+        Kind::Dead => " dead".to_string(),
+        Kind::Rtt { srtt_us, var_us } => format!(" rtt {srtt_us} {var_us}"),
+    };
     format!("{} {} {} {}{kind}\n", e.name, e.port, e.ip, e.expires_ms)
 }
 
@@ -129,17 +153,21 @@ pub fn render(entries: &[Entry]) -> String {
     entries.iter().map(line).collect()
 }
 
-/// Removes the entry that expires first (the earliest in the list among equals).
-fn drop_first_to_expire(entries: &mut Vec<Entry>) -> Option<Entry> {
+/// Removes the entry that expires first (the earliest in the list among equals), RTT lines
+/// before any other: a winner or a dead address saves a failover, an RTT only tunes a delay.
+/// `rtt_only`: nothing but an RTT line may go.
+fn drop_first_to_expire(entries: &mut Vec<Entry>, rtt_only: bool) -> Option<Entry> {
     let i = entries
         .iter()
         .enumerate()
-        .min_by_key(|(_, e)| e.expires_ms)
+        .filter(|(_, e)| !rtt_only || e.is_rtt())
+        .min_by_key(|(_, e)| (!e.is_rtt(), e.expires_ms))
         .map(|(i, _)| i)?;
     Some(entries.remove(i))
 }
 
-/// Replaces the entry with the same key (the winner of (name, port), or that dead address). The new entry always gets in: when the cache is full
+/// Replaces the entry with the same key (the winner of (name, port), or that address's dead or
+/// RTT line). The new entry always gets in: when the cache is full
 /// (`MAX_ENTRIES`, or the file would outgrow `MAX_FILE_BYTES`), the other entries that expire
 /// first are dropped to make room. The order of the entries kept does not change; the new one
 /// comes last.
@@ -147,8 +175,10 @@ pub fn upsert(mut entries: Vec<Entry>, new: Entry) -> Vec<Entry> {
     entries.retain(|e| !e.same_key(&new));
     let mut bytes: usize = entries.iter().map(|e| line(e).len()).sum::<usize>() + line(&new).len();
     while entries.len() >= MAX_ENTRIES || bytes as u64 > MAX_FILE_BYTES {
-        match drop_first_to_expire(&mut entries) {
+        match drop_first_to_expire(&mut entries, new.is_rtt()) {
             Some(gone) => bytes -= line(&gone).len(),
+            // A new RTT line never pushes a winner or a dead address out.
+            None if new.is_rtt() => return entries,
             None => break,
         }
     }
@@ -502,10 +532,11 @@ impl Cache {
             port,
             ip,
             expires_ms,
-            dead,
+            kind: if dead { Kind::Dead } else { Kind::Winner },
         };
         // The winner is no longer dead.
-        entries.retain(|e| !(e.dead && e.name == name && e.port == port && e.ip == won));
+        entries
+            .retain(|e| !(e.kind == Kind::Dead && e.name == name && e.port == port && e.ip == won));
         for ip in dead
             .iter()
             .filter(|ip| **ip != won)
@@ -520,6 +551,37 @@ impl Cache {
     }
 }
 
+/// RTT lines live this long: a network's round trips change slowly, and a stale one only sets
+/// the first attempt delay of a process (clamped, and replaced by its own measurement).
+pub const RTT_TTL: Duration = Duration::from_secs(600);
+
+impl Cache {
+    /// Records the RTT measured for a connect to (name, port, ip).
+    pub fn store_rtt(&self, name: &str, port: u16, ip: IpAddr, srtt_us: u32, var_us: u32) {
+        let path = self.file();
+        if !storable_name(name) {
+            return;
+        }
+        let entries = match open_existing(&path) {
+            Existing::Missing => Vec::new(),
+            Existing::Trusted(f, m) => read_entries(f, &m),
+            Existing::Untrusted => return,
+        };
+        sweep_stale_tmp(&self.dir, SystemTime::now());
+        let entry = Entry {
+            name: name.to_string(),
+            port,
+            ip,
+            expires_ms: now_ms().saturating_add(RTT_TTL.as_millis() as u64),
+            kind: Kind::Rtt { srtt_us, var_us },
+        };
+        let text = render(&upsert(entries, entry));
+        if let Err(e) = replace(&self.dir, &path, text.as_bytes()) {
+            log::debug!("cache file {path:?} not written: {e}");
+        }
+    }
+}
+
 /// Dead addresses recorded per failover at most (a name with many dead addresses must not
 /// push everyone else's winners out).
 const MAX_DEAD_PER_FAILOVER: usize = 8;
@@ -528,7 +590,7 @@ const MAX_DEAD_PER_FAILOVER: usize = 8;
 pub fn winners_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
     entries
         .iter()
-        .filter(|e| !e.dead && e.name == name && returned.contains(&e.ip))
+        .filter(|e| e.kind == Kind::Winner && e.name == name && returned.contains(&e.ip))
         .collect()
 }
 
@@ -536,7 +598,16 @@ pub fn winners_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) ->
 pub fn dead_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
     entries
         .iter()
-        .filter(|e| e.dead && e.name == name && returned.contains(&e.ip))
+        .filter(|e| e.kind == Kind::Dead && e.name == name && returned.contains(&e.ip))
+        .collect()
+}
+
+/// Measured RTTs from the cache for `name`, for addresses this process's resolver returned only.
+pub fn rtts_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
+    entries
+        .iter()
+        .filter(|e| matches!(e.kind, Kind::Rtt { .. }))
+        .filter(|e| e.name == name && returned.contains(&e.ip))
         .collect()
 }
 
@@ -559,14 +630,14 @@ mod tests {
                 port: 80,
                 ip: "127.0.0.3".parse().unwrap(),
                 expires_ms: 2000,
-                dead: false,
+                kind: Kind::Winner,
             },
             Entry {
                 name: "b".into(),
                 port: 81,
                 ip: "::1".parse().unwrap(),
                 expires_ms: 500,
-                dead: false,
+                kind: Kind::Winner,
             },
         ];
         let text = render(&e);
@@ -607,7 +678,73 @@ mod tests {
         new.ip = "127.0.0.9".parse().unwrap();
         let e2 = upsert(e.clone(), new);
         assert_eq!(e2.len(), 3);
-        assert_eq!(e2.iter().filter(|x| x.dead).count(), 2);
+        assert_eq!(e2.iter().filter(|x| x.kind == Kind::Dead).count(), 2);
+    }
+
+    #[test]
+    fn rtt_lines_roundtrip_and_count_only_for_returned_addresses() {
+        let now = 1_000;
+        let text = "svc 80 127.0.0.3 5000 rtt 850 120\nsvc 80 127.0.0.4 5000 rtt 9 1\n\
+                    svc 80 127.0.0.5 5000 rtt x 1\nsvc 80 127.0.0.6 5000 rtt 1\n";
+        let e = parse(text, now);
+        assert_eq!(e.len(), 2, "malformed rtt lines are skipped: {e:?}");
+        assert_eq!(parse(&render(&e), now), e);
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        // 127.0.0.4 is in the file but not in this process's answer: its history is not used.
+        let r = rtts_for(&e, "svc", &[ip("127.0.0.3"), ip("127.0.0.9")]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(
+            r[0].kind,
+            Kind::Rtt {
+                srtt_us: 850,
+                var_us: 120
+            }
+        );
+        assert!(rtts_for(&e, "other", &[ip("127.0.0.3")]).is_empty());
+        // An rtt line is neither a winner nor dead; a new measurement replaces the old one only.
+        assert!(winners_for(&e, "svc", &[ip("127.0.0.3")]).is_empty());
+        assert!(dead_for(&e, "svc", &[ip("127.0.0.3")]).is_empty());
+        let mut new = e[0].clone();
+        new.kind = Kind::Rtt {
+            srtt_us: 900,
+            var_us: 100,
+        };
+        let e2 = upsert(e.clone(), new);
+        assert_eq!(e2.len(), 2);
+        // Full: RTT lines go first; an RTT line never pushes a winner out.
+        let mut full: Vec<Entry> = (0..MAX_ENTRIES)
+            .map(|i| entry(&format!("w{i}.test"), 2_000 + i as u64))
+            .collect();
+        let rtt = |name: &str, exp: u64| Entry {
+            kind: Kind::Rtt {
+                srtt_us: 5,
+                var_us: 1,
+            },
+            ..entry(name, exp)
+        };
+        full = upsert(full, rtt("r.test", 9_999_999));
+        assert_eq!(full.len(), MAX_ENTRIES);
+        assert!(
+            !full.iter().any(|x| x.name == "r.test"),
+            "no room made for an RTT line"
+        );
+        full.pop();
+        full = upsert(full, rtt("r.test", 9_999_999));
+        assert!(full.iter().any(|x| x.name == "r.test"));
+        full = upsert(full, entry("new.test", 3_000));
+        assert!(full.iter().any(|x| x.name == "new.test"));
+        assert!(
+            !full.iter().any(|x| x.name == "r.test"),
+            "the RTT line went first"
+        );
+        let d = tmpdir("rtt");
+        let c = Cache::open(&d).unwrap();
+        c.store_rtt("svc", 80, ip("127.0.0.3"), 850, 120);
+        c.store("svc", 80, ip("127.0.0.3"), Duration::from_secs(60));
+        let l = c.load();
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!(rtts_for(&l, "svc", &[ip("127.0.0.3")]).len(), 1);
+        let _ = fs::remove_dir_all(&d);
     }
 
     #[test]
@@ -650,7 +787,7 @@ mod tests {
                     port: 1,
                     ip: "127.0.0.1".parse().unwrap(),
                     expires_ms: i as u64,
-                    dead: false,
+                    kind: Kind::Winner,
                 },
             );
         }
@@ -662,7 +799,7 @@ mod tests {
                 port: 1,
                 ip: "127.0.0.2".parse().unwrap(),
                 expires_ms: 9999,
-                dead: false,
+                kind: Kind::Winner,
             },
         );
         assert_eq!(v.iter().filter(|e| e.name == "n300").count(), 1);
@@ -722,7 +859,7 @@ mod tests {
             port: 7000,
             ip: "127.0.0.3".parse().unwrap(),
             expires_ms,
-            dead: false,
+            kind: Kind::Winner,
         }
     }
 

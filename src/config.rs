@@ -7,7 +7,9 @@
 //! | variable | unit | default | range |
 //! | --- | --- | --- | --- |
 //! | `DNSFO_DISABLE` | bool | off | 1/0, true/false, yes/no, on/off |
-//! | `DNSFO_ATTEMPT_DELAY_MS` | ms | 250 | 0..=60000 (0 = all addresses at once) |
+//! | `DNSFO_ATTEMPT_DELAY_MS` | ms | 250, adaptive | 0..=60000 (0 = all addresses at once); set: fixed |
+//! | `DNSFO_ADAPTIVE_DELAY` | bool | on unless `DNSFO_ATTEMPT_DELAY_MS` is set | delay from measured RTTs, at most the attempt delay |
+//! | `DNSFO_MIN_ATTEMPT_DELAY_MS` | ms | 10 | 10..=2000 (RFC 8305: never under 10 ms) |
 //! | `DNSFO_DEAD_TTL_MS` | ms | 30000 | 0..=86400000 |
 //! | `DNSFO_CONNECT_TIMEOUT_MS` | ms | none | 0..=3600000 (0 = none) |
 //! | `DNSFO_FAILOVER_BUDGET_MS` | ms | 2000 | 0..=3600000 |
@@ -27,8 +29,15 @@ use std::time::Duration;
 pub struct Config {
     /// `DNSFO_DISABLE`: every hook passes straight through.
     pub disabled: bool,
-    /// `DNSFO_ATTEMPT_DELAY_MS`: RFC 8305 "connection attempt delay".
+    /// `DNSFO_ATTEMPT_DELAY_MS`: RFC 8305 "connection attempt delay"; with `adaptive`, its
+    /// ceiling (and the delay for a name with no RTT history).
     pub attempt_delay: Duration,
+    /// `DNSFO_ADAPTIVE_DELAY`: the delay follows the RTTs measured for the name
+    /// (`plan::attempt_delay`). On by default; an explicit `DNSFO_ATTEMPT_DELAY_MS` means a fixed
+    /// delay (what a user who sets one asks for) unless this is set too.
+    pub adaptive: bool,
+    /// `DNSFO_MIN_ATTEMPT_DELAY_MS`: the adaptive delay's floor.
+    pub min_attempt_delay: Duration,
     /// `DNSFO_DEAD_TTL_MS`: how long a failed address is skipped (first failure; doubles after).
     pub dead_ttl: Duration,
     /// `DNSFO_CONNECT_TIMEOUT_MS`: cap on one whole connect.
@@ -55,6 +64,8 @@ impl Default for Config {
         Config {
             disabled: false,
             attempt_delay: Duration::from_millis(250),
+            adaptive: true,
+            min_attempt_delay: Duration::from_millis(10),
             dead_ttl: Duration::from_millis(30_000),
             connect_timeout: None,
             failover_budget: Duration::from_millis(2000),
@@ -125,6 +136,10 @@ impl Config {
         let nameserver = text("DNSFO_NAMESERVER");
         let home = crate::cache::default_dir(&get);
         let delay = text("DNSFO_ATTEMPT_DELAY_MS");
+        let adaptive = text("DNSFO_ADAPTIVE_DELAY");
+        let min_delay = text("DNSFO_MIN_ATTEMPT_DELAY_MS");
+        // An explicit delay is a fixed one unless adaptivity is asked for as well.
+        c.adaptive = delay.is_none();
         let ttl = text("DNSFO_DEAD_TTL_MS");
         let timeout = text("DNSFO_CONNECT_TIMEOUT_MS");
         let budget = text("DNSFO_FAILOVER_BUDGET_MS");
@@ -138,6 +153,12 @@ impl Config {
             ("DNSFO_DISABLE", disable, &mut c.disabled, "0"),
             ("DNSFO_STATS", stats, &mut c.stats, "0"),
             ("DNSFO_CACHE", cache, &mut cache_on, "1"),
+            (
+                "DNSFO_ADAPTIVE_DELAY",
+                adaptive,
+                &mut c.adaptive,
+                "the default",
+            ),
         ] {
             if let Some(v) = v {
                 match parse_bool(&v) {
@@ -168,6 +189,7 @@ impl Config {
         if let Some(n) = ms("DNSFO_ATTEMPT_DELAY_MS", delay, 60_000, 250) {
             c.attempt_delay = Duration::from_millis(n);
         }
+        let min_ms = ms("DNSFO_MIN_ATTEMPT_DELAY_MS", min_delay.clone(), 2000, 10);
         if let Some(n) = ms("DNSFO_DEAD_TTL_MS", ttl, 86_400_000, 30_000) {
             c.dead_ttl = Duration::from_millis(n);
         }
@@ -176,6 +198,14 @@ impl Config {
         }
         if let Some(n) = ms("DNSFO_FAILOVER_BUDGET_MS", budget, 3_600_000, 2000) {
             c.failover_budget = Duration::from_millis(n);
+        }
+        match min_ms {
+            Some(n) if n >= 10 => c.min_attempt_delay = Duration::from_millis(n),
+            Some(_) => warnings.push(format!(
+                "dnsfo: DNSFO_MIN_ATTEMPT_DELAY_MS={:?} is under 10 ms (RFC 8305's least); using 10",
+                min_delay.unwrap_or_default()
+            )),
+            None => {}
         }
         c.cache_dir = match cache_dir.filter(|d| !d.is_empty()) {
             Some(d) if d.starts_with('/') => Some(PathBuf::from(d)),
@@ -254,6 +284,36 @@ mod tests {
         assert_eq!(c.attempt_delay, Duration::from_millis(250));
         assert_eq!(c.dead_ttl, Duration::from_secs(30));
         assert_eq!(c.connect_timeout, None);
+    }
+
+    #[test]
+    fn adaptive_delay_settings() {
+        let ms = Duration::from_millis;
+        let (c, w) = parse(&[]);
+        assert!(c.adaptive && w.is_empty());
+        assert_eq!((c.attempt_delay, c.min_attempt_delay), (ms(250), ms(10)));
+        // An explicit delay is fixed...
+        let (c, _) = parse(&[("DNSFO_ATTEMPT_DELAY_MS", "300")]);
+        assert!(!c.adaptive);
+        // ...unless adaptivity is asked for: then it is the ceiling.
+        let (c, w) = parse(&[
+            ("DNSFO_ATTEMPT_DELAY_MS", "300"),
+            ("DNSFO_ADAPTIVE_DELAY", "1"),
+            ("DNSFO_MIN_ATTEMPT_DELAY_MS", "20"),
+        ]);
+        assert!(c.adaptive && w.is_empty(), "{w:?}");
+        assert_eq!((c.attempt_delay, c.min_attempt_delay), (ms(300), ms(20)));
+        let (c, _) = parse(&[("DNSFO_ADAPTIVE_DELAY", "off")]);
+        assert!(!c.adaptive);
+        // Under RFC 8305's 10 ms, or not a number: a warning and the default.
+        for bad in ["5", "0", "x", "2001"] {
+            let (c, w) = parse(&[("DNSFO_MIN_ATTEMPT_DELAY_MS", bad)]);
+            assert_eq!(c.min_attempt_delay, ms(10), "{bad}");
+            assert_eq!(w.len(), 1, "{bad}: {w:?}");
+        }
+        let (c, w) = parse(&[("DNSFO_ADAPTIVE_DELAY", "maybe")]);
+        assert!(c.adaptive);
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

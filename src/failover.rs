@@ -173,7 +173,8 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let Some(first) = queue.pop_front() else {
         return Decision::PassThrough;
     };
-    let delay = s.config.attempt_delay.max(Duration::from_millis(1));
+    let delay = delay_for(s, std::iter::once(first).chain(queue.iter().copied()))
+        .max(Duration::from_millis(1));
     let own = sock.timeout.as_ref().and_then(|(_, v)| timeval_of(v));
     let limit = own.map_or(delay, |o| o.min(delay));
     let Some(gen) = FDS.update(fd, |st| st.gen) else {
@@ -217,7 +218,9 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
 }
 
 /// Below this attempt delay a blocking connect races at once (see `connect`).
-const SHORTEST_FIRST_ATTEMPT: Duration = Duration::from_millis(20);
+/// (A send timeout is rounded up to the kernel's tick, 4 ms at HZ=250: fine from 10 ms on, the
+/// least delay RFC 8305 and the adaptive delay allow.)
+const SHORTEST_FIRST_ATTEMPT: Duration = Duration::from_millis(10);
 
 /// After the first attempt of a blocking connect.
 pub fn after_first(
@@ -231,10 +234,11 @@ pub fn after_first(
     let addr = first.addr;
     let own_deadline = first.own.map(|o| first.started + o);
     if result.is_ok() {
+        let rtt = rtt_if_wanted(s, first.fd, first.addr);
         record(
             s,
             &first.name,
-            &[dial::Outcome::settled(first.addr, Ok(()), elapsed)],
+            &[dial::Outcome::connected(first.addr, elapsed, rtt)],
         );
         return Decision::Return(0, 0);
     }
@@ -318,7 +322,7 @@ fn new_steer(
             own_started: Some(first.started),
             queue: first.queue.clone(),
             outcomes,
-            delay: s.config.attempt_delay,
+            delay: first.delay,
             cap: s.config.connect_timeout.map(|t| first.started + t),
             budget: s.config.failover_budget,
             reresolve: Some(reresolve_later),
@@ -382,11 +386,12 @@ fn nonblocking(
         let raw = RawAddr::for_domain(c, tmpl.domain);
         match raw.map_or(Err(libc::EAFNOSUPPORT), |r| sys::connect_to(fd, &r)) {
             Ok(()) => {
-                outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
+                let rtt = rtt_if_wanted(s, fd, c);
+                outcomes.push(dial::Outcome::connected(c, t.elapsed(), rtt));
                 record(s, &name, &outcomes);
                 return Decision::Return(0, 0);
             }
-            Err(libc::EINPROGRESS) => match sys::tcp_state(fd) {
+            Err(libc::EINPROGRESS) => match sys::tcp_state_rtt(fd).map(|(st, _)| st) {
                 Some(sys::tcp_state::CLOSE) if !queue.is_empty() => {
                     // Refused on the spot: reading the error (the next connect returns it)
                     // resets the socket for the next address.
@@ -426,7 +431,8 @@ fn nonblocking(
                 }
                 _ => {
                     // Connected already (loopback): the program sees POLLOUT at once.
-                    outcomes.push(dial::Outcome::settled(c, Ok(()), t.elapsed()));
+                    let rtt = rtt_if_wanted(s, fd, c);
+                    outcomes.push(dial::Outcome::connected(c, t.elapsed(), rtt));
                     record(s, &name, &outcomes);
                     return Decision::Return(-1, libc::EINPROGRESS);
                 }
@@ -476,7 +482,7 @@ fn steer_in_background(
         own_started: None,
         queue: queue.clone(),
         outcomes: outcomes.to_vec(),
-        delay: s.config.attempt_delay,
+        delay: delay_for(s, std::iter::once(own).chain(queue.iter().copied())),
         cap: s.config.connect_timeout.map(|t| now + t),
         budget: s.config.failover_budget,
         reresolve: Some(reresolve_later),
@@ -722,7 +728,8 @@ pub fn finish(s: &State, steer: Box<Steer>) {
         Status::Released => log::debug!("{}: fd {} left to the kernel", steer.name, steer.fd),
         _ => {}
     }
-    record_from(s, &steer.name, &steer.outcomes, steer.recorded);
+    let slow = steer.delay().max(SLOW_IS_DEAD_MIN);
+    record_with(s, &steer.name, &steer.outcomes, steer.recorded, slow);
 }
 
 /// The program's `SO_SNDTIMEO`, as it set it through `setsockopt` (either variant).
@@ -875,16 +882,37 @@ pub fn is_dead_address_error(e: c_int) -> bool {
 }
 
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
-    record_from(s, name, outcomes, 0);
+    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+    record_with(s, name, outcomes, 0, slow);
+}
+
+/// The attempt delay for a connect to these candidates: fixed, or (adaptive) from the RTTs
+/// measured for them (`plan::attempt_delay`).
+fn delay_for(s: &State, candidates: impl IntoIterator<Item = SocketAddr>) -> Duration {
+    let c = &s.config;
+    if !c.adaptive {
+        return c.attempt_delay;
+    }
+    let history = s.health.read().rtt_of(candidates);
+    plan::attempt_delay(history, c.min_attempt_delay, c.attempt_delay)
+}
+
+/// The kernel's RTT for the connected `fd` when the health memory wants a sample of `addr`
+/// (now and then, not on every connect: one `TCP_INFO` read).
+fn rtt_if_wanted(s: &State, fd: c_int, addr: SocketAddr) -> Option<plan::Rtt> {
+    if !s.config.adaptive || !s.health.read().rtt_wanted(&addr, Instant::now()) {
+        return None;
+    }
+    sys::tcp_state_rtt(fd).and_then(|(_, rtt)| rtt)
 }
 
 /// Records a connect's outcomes: the winner (shared with later processes after a failover) and
 /// stats from all of them, the health memory from those at `from` on (the ones before were
-/// recorded as soon as they were known).
-fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
+/// recorded as soon as they were known). An attempt abandoned after `slow` counts as dead.
+fn record_with(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize, slow: Duration) {
     let now = Instant::now();
     note_stats(outcomes);
-    share_winner(s, name, outcomes);
+    share_winner(s, name, outcomes, slow);
     let news = &outcomes[from.min(outcomes.len())..];
     if news.iter().all(|o| o.result.is_ok()) {
         // The common case: a connect to the address that already is the winner. Nothing changes;
@@ -893,11 +921,12 @@ fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
         if news.iter().all(|o| {
             h.winner(name, o.addr.port()) == Some(o.addr.ip())
                 && h.dead_until(&o.addr, now).is_none()
+                && (o.rtt.is_none() || !h.rtt_wanted(&o.addr, now))
         }) {
             return;
         }
     }
-    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+    let mut measured = Vec::new();
     let mut h = s.health.write();
     for o in outcomes.iter().skip(from) {
         let ms = o.elapsed.as_secs_f64() * 1000.0;
@@ -905,6 +934,10 @@ fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
             Ok(()) => {
                 log::debug!("connect {name} {}: connected in {ms:.1} ms", o.addr);
                 h.record_success(name, o.addr);
+                if let Some(rtt) = o.rtt.filter(|_| h.rtt_wanted(&o.addr, now)) {
+                    h.record_rtt(o.addr, rtt, now);
+                    measured.push((o.addr, h.rtt(&o.addr).unwrap_or(rtt)));
+                }
             }
             Err(_) if o.abandoned => {
                 log::debug!(
@@ -925,11 +958,56 @@ fn record_from(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize) {
             }
         }
     }
+    drop(h);
+    for (addr, rtt) in measured {
+        share_rtt(s, name, addr, rtt);
+    }
+}
+
+/// A process shares an address's RTT at most this often.
+const RTT_SHARE_EVERY: Duration = Duration::from_secs(60);
+
+/// Tells later processes an address's RTT (their first attempt delay), when the shared cache
+/// does not have it yet or has a figure more than twice off.
+fn share_rtt(s: &State, name: &str, addr: SocketAddr, rtt: plan::Rtt) {
+    let Some(cache) = &s.cache else { return };
+    let now = Instant::now();
+    {
+        // Another thread is at it: skip (a hint, not a must).
+        let Some(mut cached) = s.cached.try_lock() else {
+            return;
+        };
+        if cached
+            .rtt_shared
+            .get(&addr)
+            .is_some_and(|t| now.saturating_duration_since(*t) < RTT_SHARE_EVERY)
+        {
+            return;
+        }
+        let known = crate::cache::rtts_for(&cached.entries, name, &[addr.ip()])
+            .into_iter()
+            .find(|e| e.port == addr.port())
+            .and_then(|e| match e.kind {
+                crate::cache::Kind::Rtt { srtt_us, .. } => Some(srtt_us),
+                _ => None,
+            });
+        if let Some(k) = known {
+            let (a, b) = (u64::from(k).max(1), u64::from(rtt.srtt_us).max(1));
+            if a.max(b) <= 2 * a.min(b) {
+                return;
+            }
+        }
+        if cached.rtt_shared.len() >= 1024 {
+            cached.rtt_shared.clear();
+        }
+        cached.rtt_shared.insert(addr, now);
+    }
+    cache.store_rtt(name, addr.port(), addr.ip(), rtt.srtt_us, rtt.var_us);
 }
 
 /// After a failover, tells later processes which address won (they still use it only if their
 /// own resolver returns it).
-fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome]) {
+fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome], slow: Duration) {
     let Some(cache) = &s.cache else { return };
     let Some(win) = outcomes.iter().find(|o| o.result.is_ok()) else {
         return;
@@ -938,7 +1016,6 @@ fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome]) {
         return;
     }
     // Dead as the health memory counts it: refused or unreachable, or silent for long enough.
-    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
     let mut dead: Vec<IpAddr> = Vec::new();
     for o in outcomes {
         let is_dead = o.result.is_err() && (!o.abandoned || o.elapsed >= slow);

@@ -1,11 +1,15 @@
-//! What connects taught us: the winner per (name, port) and failure memory per address.
+//! What connects taught us: the winner per (name, port), failure memory per address, and the
+//! round trips measured to each address (for the adaptive attempt delay).
 //!
-//! Owns: winners, dead-address penalties with exponential backoff, and their expiry. Must never:
+//! Owns: winners, dead-address penalties with exponential backoff, and their expiry; RTTs per
+//! address (smoothed over samples, which are taken now and then, not on every connect). Must never:
 //! do I/O, or hold anything but plain data (it lives behind one process-wide lock).
 
 use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+pub use crate::plan::Rtt;
 
 /// Penalties grow ×2 per consecutive failure, up to this factor of the base TTL.
 pub const MAX_BACKOFF_FACTOR: u32 = 16;
@@ -25,9 +29,67 @@ pub struct Health {
     /// Per name (looked up by `&str`, no allocation): (port, winning address).
     winners: HashMap<String, Vec<(u16, IpAddr)>>,
     dead: HashMap<SocketAddr, Penalty>,
+    /// Per address: the smoothed RTT and when it was last sampled.
+    rtt: HashMap<SocketAddr, (Rtt, Instant)>,
 }
 
+/// An address's RTT is sampled again (one `TCP_INFO` read) at most this often.
+pub const RTT_RESAMPLE: Duration = Duration::from_secs(10);
+
 impl Health {
+    /// Should a connect that just succeeded to `addr` read its RTT? (No sample yet, or an old one.)
+    pub fn rtt_wanted(&self, addr: &SocketAddr, now: Instant) -> bool {
+        self.rtt
+            .get(addr)
+            .is_none_or(|(_, at)| now.saturating_duration_since(*at) >= RTT_RESAMPLE)
+    }
+
+    /// Adds an RTT sample for `addr` (smoothed as TCP does: 1/8 of the new sample for the RTT,
+    /// 1/4 for the deviation).
+    pub fn record_rtt(&mut self, addr: SocketAddr, sample: Rtt, now: Instant) {
+        if self.rtt.len() >= MAX_ENTRIES && !self.rtt.contains_key(&addr) {
+            self.rtt.clear();
+        }
+        let next = match self.rtt.get(&addr) {
+            None => sample,
+            Some((old, _)) => {
+                let (o, n) = (i64::from(old.srtt_us), i64::from(sample.srtt_us));
+                let (ov, nv) = (i64::from(old.var_us), i64::from(sample.var_us));
+                Rtt {
+                    srtt_us: (o + (n - o) / 8).clamp(0, i64::from(u32::MAX)) as u32,
+                    var_us: (ov + ((n - o).abs().max(nv) - ov) / 4).clamp(0, i64::from(u32::MAX))
+                        as u32,
+                }
+            }
+        };
+        self.rtt.insert(addr, (next, now));
+    }
+
+    /// Seeds `addr`'s RTT (from the shared cache) unless this process measured it already.
+    pub fn seed_rtt(&mut self, addr: SocketAddr, rtt: Rtt, now: Instant) {
+        if !self.rtt.contains_key(&addr) {
+            // Counted as an old sample: this process measures its own at its first chance.
+            let old = now.checked_sub(RTT_RESAMPLE).unwrap_or(now);
+            self.record_rtt(addr, rtt, old);
+        }
+    }
+
+    pub fn rtt(&self, addr: &SocketAddr) -> Option<Rtt> {
+        self.rtt.get(addr).map(|(r, _)| *r)
+    }
+
+    /// The RTT history of a connect's candidates: the slowest address known (the delay must
+    /// suit every address it waits for).
+    pub fn rtt_of(&self, addrs: impl IntoIterator<Item = SocketAddr>) -> Option<Rtt> {
+        addrs
+            .into_iter()
+            .filter_map(|a| self.rtt(&a))
+            .reduce(|a, b| Rtt {
+                srtt_us: a.srtt_us.max(b.srtt_us),
+                var_us: a.var_us.max(b.var_us),
+            })
+    }
+
     pub fn winner(&self, name: &str, port: u16) -> Option<IpAddr> {
         self.winners
             .get(name)?
@@ -121,6 +183,58 @@ impl Health {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn rtt_is_smoothed_sampled_now_and_then_and_bounded_by_the_slowest() {
+        let mut h = Health::default();
+        let now = Instant::now();
+        let a: SocketAddr = "127.0.0.2:80".parse().unwrap();
+        let b: SocketAddr = "127.0.0.3:80".parse().unwrap();
+        assert!(h.rtt_wanted(&a, now));
+        h.record_rtt(
+            a,
+            Rtt {
+                srtt_us: 800,
+                var_us: 100,
+            },
+            now,
+        );
+        assert!(!h.rtt_wanted(&a, now));
+        assert!(h.rtt_wanted(&a, now + RTT_RESAMPLE));
+        h.record_rtt(
+            a,
+            Rtt {
+                srtt_us: 1600,
+                var_us: 100,
+            },
+            now,
+        );
+        let r = h.rtt(&a).unwrap();
+        assert_eq!(r.srtt_us, 900, "1/8 of the new sample");
+        assert!(r.var_us > 100);
+        // A seed never replaces a measurement, and counts as old.
+        h.seed_rtt(
+            a,
+            Rtt {
+                srtt_us: 1,
+                var_us: 1,
+            },
+            now,
+        );
+        assert_eq!(h.rtt(&a).unwrap().srtt_us, 900);
+        h.seed_rtt(
+            b,
+            Rtt {
+                srtt_us: 5000,
+                var_us: 7,
+            },
+            now,
+        );
+        assert!(h.rtt_wanted(&b, now));
+        let both = h.rtt_of([a, b]).unwrap();
+        assert_eq!((both.srtt_us, both.var_us), (5000, r.var_us));
+        assert_eq!(h.rtt_of(["127.0.0.9:80".parse().unwrap()]), None);
+    }
+
     use super::*;
 
     fn sa(s: &str) -> SocketAddr {

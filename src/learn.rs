@@ -113,9 +113,34 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
             (SocketAddr::new(e.ip, e.port), left)
         })
         .collect();
+    let rtts: Vec<(SocketAddr, crate::plan::Rtt)> =
+        crate::cache::rtts_for(&cached.entries, name, addrs)
+            .into_iter()
+            .filter_map(|e| match e.kind {
+                crate::cache::Kind::Rtt { srtt_us, var_us } => Some((
+                    SocketAddr::new(e.ip, e.port),
+                    crate::plan::Rtt { srtt_us, var_us },
+                )),
+                _ => None,
+            })
+            .collect();
     drop(cached);
-    if seeds.is_empty() && dead.is_empty() {
+    if seeds.is_empty() && dead.is_empty() && rtts.is_empty() {
         return;
+    }
+    {
+        // Usually all known already: a read lock tells, and lookups do not queue for the write.
+        let h = s.health.read();
+        let news = seeds
+            .iter()
+            .any(|(port, _)| h.winner(name, *port).is_none())
+            || rtts.iter().any(|(a, _)| h.rtt(a).is_none())
+            || dead.iter().any(|(a, _)| {
+                h.dead_until(a, now).is_none() && h.winner(name, a.port()) != Some(a.ip())
+            });
+        if !news {
+            return;
+        }
     }
     let mut h = s.health.write();
     for (port, ip) in seeds {
@@ -123,6 +148,10 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
             log::debug!("{name}: winner {ip} port {port} from the shared cache");
             h.record_success(name, SocketAddr::new(ip, port));
         }
+    }
+    for (addr, rtt) in rtts {
+        // History from other processes, for addresses this lookup returned only.
+        h.seed_rtt(addr, rtt, now);
     }
     for (addr, left) in dead {
         if h.dead_until(&addr, now).is_none() && h.winner(name, addr.port()) != Some(addr.ip()) {

@@ -8,7 +8,7 @@
 //! never: do I/O, read clocks or globals, or return an address that is not in `known`.
 
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Everything the planner looks at for one connect.
 pub struct Input<'a> {
@@ -94,8 +94,65 @@ pub fn lookup_order(
     (order.as_slice() != addrs).then_some(order)
 }
 
+/// A round-trip measurement of a connection that succeeded: the kernel's smoothed RTT and its
+/// mean deviation (`TCP_INFO`'s `tcpi_rtt`, `tcpi_rttvar`), in microseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rtt {
+    pub srtt_us: u32,
+    pub var_us: u32,
+}
+
+/// The attempt delay for a name (RFC 8305 section 5: it may follow historical RTT data, never
+/// under 10 ms): with history, what TCP itself would wait before it gives up on a segment
+/// (2 x RTT + 4 x deviation, an RTO without its 200 ms floor), clamped to `min..=max`; with no
+/// history, `max` (the configured delay).
+pub fn attempt_delay(history: Option<Rtt>, min: Duration, max: Duration) -> Duration {
+    let Some(r) = history else { return max };
+    let us = 2 * u64::from(r.srtt_us) + 4 * u64::from(r.var_us);
+    Duration::from_micros(us).clamp(min.min(max), max)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn attempt_delay_follows_rtt_within_bounds() {
+        let ms = Duration::from_millis;
+        let rtt = |srtt_us, var_us| Some(Rtt { srtt_us, var_us });
+        // No history: the configured delay.
+        assert_eq!(attempt_delay(None, ms(10), ms(250)), ms(250));
+        // Loopback (tens of µs): the minimum.
+        assert_eq!(attempt_delay(rtt(50, 25), ms(10), ms(250)), ms(10));
+        // 40 ms round trips: at least twice the RTT.
+        let d = attempt_delay(rtt(40_000, 2_000), ms(10), ms(250));
+        assert_eq!(d, ms(88));
+        assert!(d >= ms(80));
+        // Far away or jittery: never above the configured delay.
+        assert_eq!(
+            attempt_delay(rtt(300_000, 100_000), ms(10), ms(250)),
+            ms(250)
+        );
+        assert_eq!(
+            attempt_delay(rtt(u32::MAX, u32::MAX), ms(10), ms(250)),
+            ms(250)
+        );
+        // A minimum above the configured delay never raises the delay past it.
+        assert_eq!(attempt_delay(rtt(50, 25), ms(300), ms(250)), ms(250));
+    }
+
+    proptest! {
+        #[test]
+        fn attempt_delay_is_never_below_min_nor_above_max(
+            srtt in any::<u32>(), var in any::<u32>(), min in 10u64..2000, max in 0u64..60000,
+            none in any::<bool>(),
+        ) {
+            let (min, max) = (Duration::from_millis(min), Duration::from_millis(max));
+            let h = (!none).then_some(Rtt { srtt_us: srtt, var_us: var });
+            let d = attempt_delay(h, min, max);
+            prop_assert!(d <= max);
+            prop_assert!(d >= min.min(max));
+        }
+    }
+
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashMap;

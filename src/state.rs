@@ -28,6 +28,8 @@ pub struct CachedWinners {
     pub checked: Option<std::time::Instant>,
     pub stamp: Option<(std::time::SystemTime, u64)>,
     pub entries: Vec<crate::cache::Entry>,
+    /// When this process last shared each address's RTT.
+    pub rtt_shared: std::collections::HashMap<std::net::SocketAddr, std::time::Instant>,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();

@@ -193,6 +193,32 @@ pub fn tcp_state(fd: c_int) -> Option<u8> {
     (r == 0 && len >= 1).then_some(info[0])
 }
 
+/// The TCP state of a socket and, once connected, the kernel's RTT for it (`tcpi_rtt` and
+/// `tcpi_rttvar`, µs, at bytes 68 and 72 of `struct tcp_info`): one `TCP_INFO` read.
+pub fn tcp_state_rtt(fd: c_int) -> Option<(u8, Option<crate::plan::Rtt>)> {
+    let mut info = [0u8; 76];
+    let mut len = info.len() as socklen_t;
+    // SAFETY: the buffer is valid for `len` bytes; the kernel copies at most that.
+    let r = unsafe {
+        getsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr() as *mut c_void,
+            &mut len,
+        )
+    };
+    if r != 0 || len < 1 {
+        return None;
+    }
+    let word = |at: usize| u32::from_ne_bytes([info[at], info[at + 1], info[at + 2], info[at + 3]]);
+    let rtt = (len >= 76 && word(68) > 0).then(|| crate::plan::Rtt {
+        srtt_us: word(68),
+        var_us: word(72),
+    });
+    Some((info[0], rtt))
+}
+
 /// `dup` of `fd`, close-on-exec, on the lowest free number at or above `min` (or the lowest
 /// free one when that fails): dnsfo's own copies keep out of the low numbers programs expect.
 pub fn dup_above(fd: c_int, min: c_int) -> Result<c_int, c_int> {

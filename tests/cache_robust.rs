@@ -147,7 +147,14 @@ fn a_full_cache_of_long_lived_entries_still_records_the_new_winner() {
     // With room nothing is dropped, and the silent address is recorded dead beside the winner
     // (so a later process that connects to it goes to the winner at once, while its connects
     // to other live addresses stay where it chose).
-    field(&o, "room-one", "lines", "12");
+    // (Beside them, the RTT measured for the winner: an adaptive attempt delay for the next
+    // process; in a full cache it makes room for nothing.)
+    field(&o, "room-one", "lines", "13");
+    assert!(
+        o.get("room-one", "svc_rtt")
+            .starts_with("svc 7000 127.0.0.3 "),
+        "room-one: the winner's RTT is shared\n{o}"
+    );
     field(&o, "room-one", "longs_kept", "10");
     let dead = o.get("room-one", "svc_dead");
     assert!(

@@ -140,6 +140,8 @@ pub struct Outcome {
     pub elapsed: Duration,
     /// Abandoned while still pending (another address won, or time ran out).
     pub abandoned: bool,
+    /// The kernel's RTT for a connect that succeeded, when it was read.
+    pub rtt: Option<crate::plan::Rtt>,
 }
 
 impl Outcome {
@@ -150,6 +152,19 @@ impl Outcome {
             result,
             elapsed,
             abandoned: false,
+            rtt: None,
+        }
+    }
+
+    /// A successful attempt whose RTT the kernel measured.
+    pub fn connected(
+        addr: SocketAddr,
+        elapsed: Duration,
+        rtt: Option<crate::plan::Rtt>,
+    ) -> Outcome {
+        Outcome {
+            rtt,
+            ..Outcome::settled(addr, Ok(()), elapsed)
         }
     }
 
@@ -160,6 +175,7 @@ impl Outcome {
             result: Err(libc::ETIMEDOUT),
             elapsed,
             abandoned: true,
+            rtt: None,
         }
     }
 }

@@ -185,7 +185,19 @@ enum Attempt {
 }
 
 fn attempt_state(fd: c_int) -> Attempt {
-    match tcp_state(fd) {
+    attempt_of(tcp_state(fd))
+}
+
+/// The attempt's state and, when connected, the kernel's RTT for it (the same one read).
+fn attempt_state_rtt(fd: c_int) -> (Attempt, Option<crate::plan::Rtt>) {
+    match sys::tcp_state_rtt(fd) {
+        Some((st, rtt)) => (attempt_of(Some(st)), rtt),
+        None => (Attempt::Failed, None),
+    }
+}
+
+fn attempt_of(state: Option<u8>) -> Attempt {
+    match state {
         Some(sys::tcp_state::SYN_SENT) | Some(sys::tcp_state::SYN_RECV) => Attempt::Connecting,
         Some(sys::tcp_state::CLOSE) | None => Attempt::Failed,
         Some(_) => Attempt::Connected,
@@ -267,6 +279,11 @@ impl Steer {
         }
     }
 
+    /// The attempt delay this steer runs with.
+    pub fn delay(&self) -> Duration {
+        self.delay
+    }
+
     pub fn status(&self) -> Status {
         self.status
     }
@@ -288,12 +305,13 @@ impl Steer {
         }
         self.take_refill(now);
         if let Some(own) = self.own {
-            match attempt_state(self.handle) {
+            let (state, rtt) = attempt_state_rtt(self.handle);
+            match state {
                 Attempt::Connected => {
-                    self.outcomes.push(Outcome::settled(
+                    self.outcomes.push(Outcome::connected(
                         own.addr,
-                        Ok(()),
                         now.saturating_duration_since(own.started),
+                        rtt,
                     ));
                     return self.settle(Status::Won(own.addr));
                 }
@@ -677,7 +695,8 @@ impl Steer {
         for p in std::mem::take(&mut self.probes) {
             let elapsed = now.saturating_duration_since(p.started);
             if p.addr == addr {
-                self.outcomes.push(Outcome::settled(addr, Ok(()), elapsed));
+                let rtt = sys::tcp_state_rtt(p.fd).and_then(|(_, r)| r);
+                self.outcomes.push(Outcome::connected(addr, elapsed, rtt));
             } else {
                 self.outcomes.push(Outcome::abandoned(p.addr, elapsed));
             }
@@ -852,6 +871,7 @@ mod tests {
             result: r,
             elapsed: Duration::ZERO,
             abandoned,
+            rtt: None,
         }
     }
 

@@ -389,7 +389,9 @@ def scenario_full(ctx: Ctx) -> None:
             text = winners(d)
             one.extra["lines"] = str(len(text.splitlines()))
             svc = [l for l in text.splitlines() if l.startswith("svc ")]
-            one.extra["svc_line"] = "\n".join(l for l in svc if not l.endswith(" dead"))
+            one.extra["svc_line"] = "\n".join(l for l in svc
+                                              if not l.endswith(" dead") and " rtt " not in l)
+            one.extra["svc_rtt"] = "\n".join(l for l in svc if " rtt " in l)
             one.extra["svc_dead"] = "\n".join(l for l in svc if l.endswith(" dead"))
             one.extra["long0_kept"] = "1" if "long0.test" in recorded(d) else "0"
             one.extra["longs_kept"] = str(sum(1 for x in recorded(d) if x.startswith("long")))

@@ -415,7 +415,10 @@ fn nonblocking(
                         Err(dial::ERROR_LEFT_UNREAD),
                         t.elapsed(),
                     ));
-                    record(s, &name, &outcomes);
+                    // The ones before were recorded just above (twice would double their
+                    // dead-address backoff).
+                    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+                    record_with(s, &name, &outcomes, outcomes.len() - 1, slow);
                     if sys::canonical_ip(c.ip()) != sys::canonical_ip(addr.ip()) {
                         let e = steer::errno_to_report(addr, &outcomes);
                         FDS.update(fd, |st| st.report = Some(e));

@@ -512,20 +512,6 @@ impl Cache {
         dead: &[IpAddr],
         ttl: Duration,
     ) {
-        let path = self.file();
-        if !storable_name(name) {
-            log::debug!("cache: name {name:?} does not fit the file; not stored");
-            return;
-        }
-        let mut entries = match open_existing(&path) {
-            Existing::Missing => Vec::new(),
-            Existing::Trusted(f, m) => read_entries(f, &m),
-            Existing::Untrusted => {
-                log::debug!("cache file {path:?} is not trusted; not written");
-                return;
-            }
-        };
-        sweep_stale_tmp(&self.dir, SystemTime::now());
         let expires_ms = now_ms().saturating_add(ttl.as_millis() as u64);
         let entry = |ip: IpAddr, dead: bool| Entry {
             name: name.to_string(),
@@ -534,17 +520,40 @@ impl Cache {
             expires_ms,
             kind: if dead { Kind::Dead } else { Kind::Winner },
         };
-        // The winner is no longer dead.
-        entries
-            .retain(|e| !(e.kind == Kind::Dead && e.name == name && e.port == port && e.ip == won));
-        for ip in dead
-            .iter()
-            .filter(|ip| **ip != won)
-            .take(MAX_DEAD_PER_FAILOVER)
-        {
-            entries = upsert(entries, entry(*ip, true));
+        self.rewrite(name, |mut entries| {
+            // The winner is no longer dead.
+            entries.retain(|e| {
+                !(e.kind == Kind::Dead && e.name == name && e.port == port && e.ip == won)
+            });
+            for ip in dead
+                .iter()
+                .filter(|ip| **ip != won)
+                .take(MAX_DEAD_PER_FAILOVER)
+            {
+                entries = upsert(entries, entry(*ip, true));
+            }
+            upsert(entries, entry(won, false))
+        });
+    }
+
+    /// Reads the file (if trusted), lets `change` make the new entries, and replaces the file
+    /// with them: the one write path of every store.
+    fn rewrite(&self, name: &str, change: impl FnOnce(Vec<Entry>) -> Vec<Entry>) {
+        let path = self.file();
+        if !storable_name(name) {
+            log::debug!("cache: name {name:?} does not fit the file; not stored");
+            return;
         }
-        let text = render(&upsert(entries, entry(won, false)));
+        let entries = match open_existing(&path) {
+            Existing::Missing => Vec::new(),
+            Existing::Trusted(f, m) => read_entries(f, &m),
+            Existing::Untrusted => {
+                log::debug!("cache file {path:?} is not trusted; not written");
+                return;
+            }
+        };
+        sweep_stale_tmp(&self.dir, SystemTime::now());
+        let text = render(&change(entries));
         if let Err(e) = replace(&self.dir, &path, text.as_bytes()) {
             log::debug!("cache file {path:?} not written: {e}");
         }
@@ -558,16 +567,6 @@ pub const RTT_TTL: Duration = Duration::from_secs(600);
 impl Cache {
     /// Records the RTT measured for a connect to (name, port, ip).
     pub fn store_rtt(&self, name: &str, port: u16, ip: IpAddr, srtt_us: u32, var_us: u32) {
-        let path = self.file();
-        if !storable_name(name) {
-            return;
-        }
-        let entries = match open_existing(&path) {
-            Existing::Missing => Vec::new(),
-            Existing::Trusted(f, m) => read_entries(f, &m),
-            Existing::Untrusted => return,
-        };
-        sweep_stale_tmp(&self.dir, SystemTime::now());
         let entry = Entry {
             name: name.to_string(),
             port,
@@ -575,10 +574,7 @@ impl Cache {
             expires_ms: now_ms().saturating_add(RTT_TTL.as_millis() as u64),
             kind: Kind::Rtt { srtt_us, var_us },
         };
-        let text = render(&upsert(entries, entry));
-        if let Err(e) = replace(&self.dir, &path, text.as_bytes()) {
-            log::debug!("cache file {path:?} not written: {e}");
-        }
+        self.rewrite(name, |entries| upsert(entries, entry));
     }
 }
 

@@ -391,8 +391,8 @@ fn nonblocking(
                 record(s, &name, &outcomes);
                 return Decision::Return(0, 0);
             }
-            Err(libc::EINPROGRESS) => match sys::tcp_state_rtt(fd).map(|(st, _)| st) {
-                Some(sys::tcp_state::CLOSE) if !queue.is_empty() => {
+            Err(libc::EINPROGRESS) => match sys::tcp_state_rtt(fd) {
+                Some((sys::tcp_state::CLOSE, _)) if !queue.is_empty() => {
                     // Refused on the spot: reading the error (the next connect returns it)
                     // resets the socket for the next address.
                     let e = match raw.map(|r| sys::connect_to(fd, &r)) {
@@ -401,7 +401,7 @@ fn nonblocking(
                     };
                     outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed()));
                 }
-                Some(sys::tcp_state::CLOSE) => {
+                Some((sys::tcp_state::CLOSE, _)) => {
                     // The last address failed too. DNS may name another (a steer asks, the
                     // failure held back a bounded while); else its error stays on the socket,
                     // as the kernel leaves it, for the program to read (translated to the
@@ -425,16 +425,17 @@ fn nonblocking(
                     }
                     return Decision::Return(-1, libc::EINPROGRESS);
                 }
-                Some(sys::tcp_state::SYN_SENT) | Some(sys::tcp_state::SYN_RECV) => {
+                Some((sys::tcp_state::SYN_SENT, _)) | Some((sys::tcp_state::SYN_RECV, _)) => {
                     // What failed on the spot is known now: later connects (a program that
                     // fails over by itself, say) plan around it at once.
                     record(s, &name, &outcomes);
                     steer_in_background(s, fd, &tmpl, &name, addr, c, &queue, &outcomes);
                     return Decision::Return(-1, libc::EINPROGRESS);
                 }
-                _ => {
-                    // Connected already (loopback): the program sees POLLOUT at once.
-                    let rtt = rtt_if_wanted(s, fd, c);
+                info => {
+                    // Connected already (loopback): the program sees POLLOUT at once. The
+                    // read that said so carries the RTT (recorded only when a sample is due).
+                    let rtt = info.and_then(|(_, rtt)| rtt);
                     outcomes.push(dial::Outcome::connected(c, t.elapsed(), rtt));
                     record(s, &name, &outcomes);
                     return Decision::Return(-1, libc::EINPROGRESS);

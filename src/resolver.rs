@@ -431,7 +431,7 @@ static PENDING: SpinLock<Option<HashMap<String, Pending>>> = SpinLock::new(None)
 /// Names looked up at once at most (more are answered "no news" at once).
 const PENDING_MAX: usize = 256;
 /// A lookup in flight for this long counts as failing for later callers: they do not wait.
-pub const SLOW: Duration = Duration::from_millis(50);
+const SLOW: Duration = Duration::from_millis(50);
 
 #[cfg(test)]
 mod tests {

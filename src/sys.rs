@@ -178,19 +178,7 @@ pub mod tcp_state {
 
 /// The TCP state of a socket (`TCP_INFO`'s first byte), without touching its pending error.
 pub fn tcp_state(fd: c_int) -> Option<u8> {
-    let mut info = [0u8; 8];
-    let mut len = info.len() as socklen_t;
-    // SAFETY: the buffer is valid for `len` bytes; the kernel copies at most that.
-    let r = unsafe {
-        getsockopt(
-            fd,
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            info.as_mut_ptr() as *mut c_void,
-            &mut len,
-        )
-    };
-    (r == 0 && len >= 1).then_some(info[0])
+    tcp_state_rtt(fd).map(|(state, _)| state)
 }
 
 /// The TCP state of a socket and, once connected, the kernel's RTT for it (`tcpi_rtt` and

@@ -19,7 +19,7 @@
 //! address it was not given, block, or leave its own fds behind (`Drop` closes them).
 
 use super::{is_socket_error, Outcome, Template};
-use crate::sys::{self, tcp_state, RawAddr};
+use crate::sys::{self, RawAddr};
 use libc::c_int;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -185,23 +185,18 @@ enum Attempt {
 }
 
 fn attempt_state(fd: c_int) -> Attempt {
-    attempt_of(tcp_state(fd))
+    attempt_state_rtt(fd).0
 }
 
 /// The attempt's state and, when connected, the kernel's RTT for it (the same one read).
 fn attempt_state_rtt(fd: c_int) -> (Attempt, Option<crate::plan::Rtt>) {
-    match sys::tcp_state_rtt(fd) {
-        Some((st, rtt)) => (attempt_of(Some(st)), rtt),
-        None => (Attempt::Failed, None),
-    }
-}
-
-fn attempt_of(state: Option<u8>) -> Attempt {
-    match state {
+    let info = sys::tcp_state_rtt(fd);
+    let attempt = match info.map(|(state, _)| state) {
         Some(sys::tcp_state::SYN_SENT) | Some(sys::tcp_state::SYN_RECV) => Attempt::Connecting,
         Some(sys::tcp_state::CLOSE) | None => Attempt::Failed,
         Some(_) => Attempt::Connected,
-    }
+    };
+    (attempt, info.and_then(|(_, rtt)| rtt))
 }
 
 impl Steer {

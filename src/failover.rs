@@ -105,8 +105,18 @@ impl Drop for First {
 }
 
 /// An attempt abandoned while still pending counts as a failure only when it had at least this
-/// long (or the attempt delay, if longer) to answer.
+/// long to answer (see `dead_after`).
 const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
+
+/// How long an abandoned attempt must have gone unanswered to count as dead, for a connect whose
+/// attempt delay is `delay`: the delay less an eighth. The slack is for programs with their own
+/// failover timer of the same length (node's happy eyeballs: 250 ms, like ours). Event loops run
+/// timers on a clock cached at the start of a loop turn, so theirs fires a little before ours
+/// would, and an address that stayed silent that long was not remembered: the program's next
+/// connect to it (its own next address, often the one dnsfo had moved it to) waited it out again.
+fn dead_after(delay: Duration) -> Duration {
+    delay.saturating_sub(delay / 8).max(SLOW_IS_DEAD_MIN)
+}
 
 /// `TCP_FASTOPEN_CONNECT` (linux/tcp.h): `connect` returns at once and the SYN leaves with the
 /// first write, so a connect "success" proves nothing about the address. Such sockets are left
@@ -417,7 +427,7 @@ fn nonblocking(
                     ));
                     // The ones before were recorded just above (twice would double their
                     // dead-address backoff).
-                    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+                    let slow = dead_after(s.config.attempt_delay);
                     record_with(s, &name, &outcomes, outcomes.len() - 1, slow);
                     if sys::canonical_ip(c.ip()) != sys::canonical_ip(addr.ip()) {
                         let e = steer::errno_to_report(addr, &outcomes);
@@ -732,7 +742,7 @@ pub fn finish(s: &State, steer: Box<Steer>) {
         Status::Released => log::debug!("{}: fd {} left to the kernel", steer.name, steer.fd),
         _ => {}
     }
-    let slow = steer.delay().max(SLOW_IS_DEAD_MIN);
+    let slow = dead_after(steer.delay());
     record_with(s, &steer.name, &steer.outcomes, steer.recorded, slow);
 }
 
@@ -886,7 +896,7 @@ pub fn is_dead_address_error(e: c_int) -> bool {
 }
 
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
-    let slow = s.config.attempt_delay.max(SLOW_IS_DEAD_MIN);
+    let slow = dead_after(s.config.attempt_delay);
     record_with(s, name, outcomes, 0, slow);
 }
 
@@ -1077,6 +1087,20 @@ impl WithScope for SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn silence_counts_as_dead_a_little_before_the_delay_and_never_below_the_floor() {
+        let ms = Duration::from_millis;
+        // node's 250 ms timer, fired on its cached loop clock just before ours.
+        assert!(ms(249) >= dead_after(ms(250)));
+        assert!(ms(250) >= dead_after(ms(270)));
+        assert!(
+            ms(200) < dead_after(ms(250)),
+            "a much shorter wait is no proof"
+        );
+        assert_eq!(dead_after(ms(10)), SLOW_IS_DEAD_MIN);
+        assert_eq!(dead_after(Duration::ZERO), SLOW_IS_DEAD_MIN);
+    }
 
     #[test]
     fn send_timeout_roundtrip() {

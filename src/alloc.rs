@@ -53,12 +53,33 @@ fn release() -> bool {
     true
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Allocations this thread made (tests only: the fast paths must show none).
+    static ALLOCS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many allocations this thread has made so far (tests only).
+#[cfg(test)]
+pub fn allocations() -> u64 {
+    ALLOCS.with(std::cell::Cell::get)
+}
+
+#[cfg(test)]
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+#[cfg(not(test))]
+fn count() {}
+
 pub struct WithReserve;
 
 // SAFETY: every method forwards to `System` with the caller's arguments; the reserve block is
 // only ever allocated and freed through `System` with its own layout.
 unsafe impl GlobalAlloc for WithReserve {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count();
         // SAFETY: the caller's contract, forwarded.
         let p = unsafe { System.alloc(layout) };
         if p.is_null() && release() {
@@ -69,6 +90,7 @@ unsafe impl GlobalAlloc for WithReserve {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count();
         // SAFETY: the caller's contract, forwarded.
         let p = unsafe { System.alloc_zeroed(layout) };
         if p.is_null() && release() {
@@ -84,6 +106,7 @@ unsafe impl GlobalAlloc for WithReserve {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count();
         // SAFETY: the caller's contract, forwarded.
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if p.is_null() && release() {

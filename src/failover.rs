@@ -18,7 +18,7 @@ use crate::dial::steer::{self, Start, Status, Steer};
 use crate::dial::{self, reactor, Template};
 use crate::fdtable::FdState;
 use crate::plan::{self, Input};
-use crate::registry::Scope;
+use crate::registry::{Known, Scope};
 use crate::resolver;
 use crate::state::{self, State, FDS};
 use crate::stats;
@@ -26,6 +26,7 @@ use crate::sys::{self, RawAddr};
 use libc::c_int;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What the hook does next.
@@ -51,6 +52,8 @@ pub enum Decision {
 /// `setsockopt` calls and nothing else). Whatever another thread does with the fd number
 /// meanwhile, dnsfo touches the fd afterwards only when its record is still the one the
 /// attempt started with (`gen`): a `close` (and a new socket at that number) replaces it.
+/// What only a race needs (the probe template, the rest of the plan) is read when one starts:
+/// a connect that succeeds at once allocates nothing.
 pub struct First {
     pub fd: c_int,
     /// The fd record's number when the attempt started.
@@ -58,23 +61,43 @@ pub struct First {
     /// dnsfo's duplicate of the program's socket, made once a race is needed.
     handle: Option<c_int>,
     pub addr: SocketAddr,
-    /// The `SO_SNDTIMEO` value for the attempt, and the program's own to put back.
+    /// The `SO_SNDTIMEO` value for the attempt.
     pub limit: [u8; 16],
-    /// The program's own `SO_SNDTIMEO` (option name and value) to put back after the attempt.
-    restore: Option<(c_int, Vec<u8>)>,
+    /// The program's own `SO_SNDTIMEO` to put back after the attempt (once).
+    restore: Option<Restore>,
     own: Option<Duration>,
     delay: Duration,
     started: Instant,
-    tmpl: Template,
-    name: String,
+    domain: c_int,
+    status_flags: c_int,
+    known: Arc<Known>,
     chosen: SocketAddr,
+    /// A success needs recording (not the known winner, or an RTT sample is due).
+    news: bool,
+    /// Read when a race starts (or at once, when the plan had to be made up front). Boxed: a
+    /// `First` is moved through a few calls, and a connect that succeeds never needs this.
+    race: Option<Box<RaceParts>>,
+}
+
+/// What a race needs beyond the first attempt.
+struct RaceParts {
+    tmpl: Template,
+    /// The planned addresses after the first attempt's.
     queue: VecDeque<SocketAddr>,
+}
+
+/// The program's `SO_SNDTIMEO` before dnsfo set the attempt delay.
+enum Restore {
+    /// None set (the kernel's default: wait for ever).
+    Unset,
+    /// As it set it (option name, value).
+    Own(c_int, Vec<u8>),
 }
 
 impl First {
     /// Makes the attempt: a blocking connect that waits at most the attempt delay.
     pub fn attempt(&self) -> Result<(), c_int> {
-        let raw = RawAddr::for_domain(self.addr, self.tmpl.domain).ok_or(libc::EAFNOSUPPORT)?;
+        let raw = RawAddr::for_domain(self.addr, self.domain).ok_or(libc::EAFNOSUPPORT)?;
         sys::setsockopt_raw(self.fd, libc::SOL_SOCKET, libc::SO_SNDTIMEO, &self.limit)?;
         sys::connect_to(self.fd, &raw)
     }
@@ -86,11 +109,38 @@ impl First {
 
     /// Gives the program's `SO_SNDTIMEO` back (once), if the fd still holds its socket.
     fn restore_timeout(&mut self) {
-        if let Some((name, value)) = self.restore.take() {
+        if let Some(r) = self.restore.take() {
             if self.same_socket() {
-                let _ = sys::setsockopt_raw(self.fd, libc::SOL_SOCKET, name, &value);
+                let _ = match &r {
+                    Restore::Unset => sys::setsockopt_raw(
+                        self.fd,
+                        libc::SOL_SOCKET,
+                        libc::SO_SNDTIMEO,
+                        &timeval_bytes(Duration::ZERO),
+                    ),
+                    Restore::Own(name, value) => {
+                        sys::setsockopt_raw(self.fd, libc::SOL_SOCKET, *name, value)
+                    }
+                };
             }
         }
+    }
+
+    /// Reads what a race needs: the probe template and the planned addresses after the first.
+    /// `false`: the socket cannot be steered (closed meanwhile, or not a socket dnsfo knows).
+    fn prepare_race(&mut self, s: &State) -> bool {
+        if self.race.is_some() {
+            return true;
+        }
+        let Some(tmpl) = capture(self.fd, self.domain, self.status_flags) else {
+            return false;
+        };
+        let chosen = sys::canonical_ip(self.chosen.ip());
+        let order = plan_for(s, &self.known, chosen, self.chosen.port());
+        let mut queue: VecDeque<SocketAddr> = reachable(&tmpl, &order, chosen, self.chosen).into();
+        queue.retain(|a| *a != self.addr);
+        self.race = Some(Box::new(RaceParts { tmpl, queue }));
+        true
     }
 }
 
@@ -134,11 +184,12 @@ struct Sock {
     fast_open: bool,
     /// The program's `SO_SNDTIMEO` as it set it (option name, value).
     timeout: Option<(c_int, Vec<u8>)>,
+    gen: u64,
 }
 
 pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     let chosen = sys::canonical_ip(addr.ip());
-    let Some((name, known)) = lookup(s, chosen) else {
+    let Some(known) = lookup(s, chosen) else {
         return Decision::PassThrough;
     };
     let Some(sock) = FDS.update(fd, |st| {
@@ -151,6 +202,7 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
             domain: st.domain,
             fast_open: st.opts.iter().any(is_fast_open),
             timeout: recorded_send_timeout(st),
+            gen: st.gen,
         })
     }) else {
         return Decision::PassThrough;
@@ -163,62 +215,121 @@ pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
     if addr.is_ipv4() != (sock.domain == libc::AF_INET) || sock.fast_open {
         return Decision::PassThrough;
     }
-    let order = plan_for(s, &name, chosen, &known, addr.port());
-    let Some(tmpl) = capture(fd, sock.domain) else {
+    let Ok(status_flags) = sys::fcntl_get(fd, libc::F_GETFL) else {
         return Decision::PassThrough;
     };
-    let blocking = tmpl.status_flags & libc::O_NONBLOCK == 0;
-    // One candidate (a one-address name, or an AF_INET socket and IPv6 others) is steered too:
-    // DNS may name another address once it fails or stays silent (stale DNS).
-    let candidates = reachable(&tmpl, &order, chosen, addr);
-    if candidates.is_empty() {
-        return Decision::PassThrough;
+    if status_flags & libc::O_NONBLOCK != 0 {
+        let order = plan_for(s, &known, chosen, addr.port());
+        let Some(tmpl) = capture(fd, sock.domain, status_flags) else {
+            return Decision::PassThrough;
+        };
+        // One candidate (a one-address name, or an AF_INET socket and IPv6 others) is steered
+        // too: DNS may name another address once it fails or stays silent (stale DNS).
+        let candidates = reachable(&tmpl, &order, chosen, addr);
+        if candidates.is_empty() {
+            return Decision::PassThrough;
+        }
+        FDS.update(fd, |st| st.dialed = true);
+        stats::add(&stats::CONNECTS, 1);
+        return nonblocking(s, fd, tmpl, known.name.to_string(), addr, candidates.into());
     }
+    blocking(s, fd, addr, known, sock, status_flags)
+}
+
+/// A blocking connect: its first attempt, on the program's socket. One look at the health
+/// memory says where it goes (the program's choice unless it is known dead), how long it may
+/// take (the attempt delay) and whether a success would teach anything.
+fn blocking(
+    s: &'static State,
+    fd: c_int,
+    addr: SocketAddr,
+    known: Arc<Known>,
+    sock: Sock,
+    status_flags: c_int,
+) -> Decision {
+    let chosen = sys::canonical_ip(addr.ip());
+    let port = addr.port();
+    let now = Instant::now();
+    let at = |ip: IpAddr| SocketAddr::new(ip, port);
+    // The head: the program's choice, or when that is known dead the failover's winner (the
+    // plan's rule, told without making the whole plan: that waits until a race needs it).
+    let (head, delay, news) = {
+        let h = s.health.read();
+        let winner = h.winner(&known.name, port);
+        let head = if h.dead_until(&at(chosen), now).is_none() {
+            Some(addr)
+        } else {
+            winner
+                .filter(|w| w.is_ipv4() == chosen.is_ipv4() && known.addrs.contains(w))
+                .filter(|w| h.dead_until(&at(*w), now).is_none())
+                .map(at)
+        };
+        let delay = if s.config.adaptive {
+            let history = h.rtt_of(known.addrs.iter().map(|ip| at(*ip)));
+            plan::attempt_delay(history, s.config.min_attempt_delay, s.config.attempt_delay)
+        } else {
+            s.config.attempt_delay
+        };
+        let news = head.is_none_or(|hd| {
+            winner != Some(hd.ip()) || (s.config.adaptive && h.rtt_wanted(&hd, now))
+        });
+        (head, delay.max(Duration::from_millis(1)), news)
+    };
+    let mut race = None;
+    let head = match head {
+        Some(hd) => hd,
+        None => {
+            // Known dead and no live winner: the plan says where to go instead.
+            let Some(t) = capture(fd, sock.domain, status_flags) else {
+                return Decision::PassThrough;
+            };
+            let order = plan_for(s, &known, chosen, port);
+            let mut q: VecDeque<SocketAddr> = reachable(&t, &order, chosen, addr).into();
+            let Some(hd) = q.pop_front() else {
+                return Decision::PassThrough;
+            };
+            race = Some(Box::new(RaceParts { tmpl: t, queue: q }));
+            hd
+        }
+    };
     FDS.update(fd, |st| st.dialed = true);
     stats::add(&stats::CONNECTS, 1);
-    let mut queue: VecDeque<SocketAddr> = candidates.into();
-    if !blocking {
-        return nonblocking(s, fd, tmpl, name, addr, queue);
-    }
-    let Some(first) = queue.pop_front() else {
-        return Decision::PassThrough;
-    };
-    let delay = delay_for(s, std::iter::once(first).chain(queue.iter().copied()))
-        .max(Duration::from_millis(1));
     let own = sock.timeout.as_ref().and_then(|(_, v)| timeval_of(v));
     let limit = own.map_or(delay, |o| o.min(delay));
-    let Some(gen) = FDS.update(fd, |st| st.gen) else {
-        return Decision::PassThrough;
-    };
-    let restore = Some(
-        sock.timeout
-            .unwrap_or((libc::SO_SNDTIMEO, timeval_bytes(Duration::ZERO).to_vec())),
-    );
+    let restore = Some(match sock.timeout {
+        Some((name, value)) => Restore::Own(name, value),
+        None => Restore::Unset,
+    });
     let mut first = Box::new(First {
         fd,
-        gen,
+        gen: sock.gen,
         handle: None,
-        addr: first,
+        addr: head,
         limit: timeval_bytes(limit),
         restore,
         own,
         delay,
-        started: Instant::now(),
-        tmpl,
-        name,
+        started: now,
+        domain: sock.domain,
+        status_flags,
+        known,
         chosen: addr,
-        queue,
+        news,
+        race,
     });
     if delay < SHORTEST_FIRST_ATTEMPT && own.is_none_or(|o| o > delay) {
         // A send timeout this short is rounded up to the kernel's tick (4 ms at HZ=250): the
         // race starts at once instead, the program's socket making the first attempt.
-        if !is_stream(fd) {
+        if !is_stream(fd) || !first.prepare_race(s) {
             return Decision::PassThrough;
         }
         first.restore = None;
-        first.queue.push_front(first.addr);
+        let head = first.addr;
+        if let Some(r) = first.race.as_mut() {
+            r.queue.push_front(head);
+        }
         let own_deadline = own.map(|o| first.started + o);
-        let flags = first.tmpl.status_flags;
+        let flags = first.status_flags;
         return match new_steer(s, &mut first, None, Vec::new()) {
             Ok(steer) => Decision::Blocking(Box::new(Blocking::new(steer, flags, own_deadline))),
             Err(_) => Decision::PassThrough,
@@ -240,18 +351,21 @@ pub fn after_first(
 ) -> Decision {
     // The program's timeout goes back now.
     first.restore_timeout();
+    if result.is_ok() {
+        if first.news {
+            let elapsed = first.started.elapsed();
+            let rtt = rtt_if_wanted(s, first.fd, first.addr);
+            record(
+                s,
+                &first.known.name,
+                &[dial::Outcome::connected(first.addr, elapsed, rtt)],
+            );
+        }
+        return Decision::Return(0, 0);
+    }
     let elapsed = first.started.elapsed();
     let addr = first.addr;
     let own_deadline = first.own.map(|o| first.started + o);
-    if result.is_ok() {
-        let rtt = rtt_if_wanted(s, first.fd, first.addr);
-        record(
-            s,
-            &first.name,
-            &[dial::Outcome::connected(first.addr, elapsed, rtt)],
-        );
-        return Decision::Return(0, 0);
-    }
     let pending = matches!(result, Err(libc::EINPROGRESS) | Err(libc::EINTR));
     if let Err(e) = result {
         if !pending && !is_dead_address_error(e) {
@@ -263,7 +377,7 @@ pub fn after_first(
         // touch any more.
         return Decision::Return(-1, result.err().unwrap_or(libc::EBADF));
     }
-    let steerable = is_stream(first.fd);
+    let steerable = is_stream(first.fd) && first.prepare_race(s);
     match sys::dup_above(first.fd, steer::OWN_FD_MIN) {
         Ok(h) if steerable => first.handle = Some(h),
         Ok(h) => {
@@ -302,12 +416,12 @@ pub fn after_first(
         Err(e) => return Decision::Return(-1, e),
     };
     let own = still_going.then_some(first.addr);
-    record(s, &first.name, &outcomes);
+    record(s, &first.known.name, &outcomes);
     let steer = match new_steer(s, &mut first, own, outcomes) {
         Ok(steer) => steer,
         Err(e) => return Decision::Return(-1, e),
     };
-    let flags = first.tmpl.status_flags;
+    let flags = first.status_flags;
     Decision::Blocking(Box::new(Blocking::new(steer, flags, own_deadline)))
 }
 
@@ -321,16 +435,22 @@ fn new_steer(
         .first()
         .and_then(|o| o.result.err())
         .unwrap_or(libc::ECONNREFUSED);
+    let Some(RaceParts { tmpl, queue }) = first.race.as_deref().map(|r| RaceParts {
+        tmpl: r.tmpl.clone(),
+        queue: r.queue.clone(),
+    }) else {
+        return Err(errno);
+    };
     Steer::new(
         Start {
             fd: first.fd,
             handle: first.handle.take(),
-            tmpl: first.tmpl.clone(),
-            name: first.name.clone(),
+            tmpl,
+            name: first.known.name.to_string(),
             chosen: first.chosen,
             own,
             own_started: Some(first.started),
-            queue: first.queue.clone(),
+            queue,
             outcomes,
             delay: first.delay,
             cap: s.config.connect_timeout.map(|t| first.started + t),
@@ -778,7 +898,7 @@ fn timeval_bytes(d: Duration) -> [u8; 16] {
 /// (never wrong): `ip` belongs to one learned name only, or the program passes a sockaddr dnsfo
 /// handed out for the name in a `getaddrinfo` answer it has not freed yet. Otherwise `None`:
 /// the connect passes through.
-fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
+fn lookup(s: &State, ip: IpAddr) -> Option<Arc<Known>> {
     let reg = s.registry.read();
     if !reg.knows(&ip) {
         return None;
@@ -787,13 +907,13 @@ fn lookup(s: &State, ip: IpAddr) -> Option<(String, Vec<IpAddr>)> {
 }
 
 /// The plan for this connect: one look at the health memory.
-fn plan_for(s: &State, name: &str, chosen: IpAddr, known: &[IpAddr], port: u16) -> Vec<IpAddr> {
+fn plan_for(s: &State, known: &Known, chosen: IpAddr, port: u16) -> Vec<IpAddr> {
     let now = Instant::now();
     let h = s.health.read();
     plan::plan(&Input {
         chosen,
-        known,
-        winner: h.winner(name, port),
+        known: &known.addrs,
+        winner: h.winner(&known.name, port),
         dead_until: &|ip| h.dead_until(&SocketAddr::new(ip, port), now),
     })
 }
@@ -809,8 +929,7 @@ fn is_fast_open(o: &crate::fdtable::SockOpt) -> bool {
 }
 
 /// What a probe must look like, read from the program's socket.
-fn capture(fd: c_int, domain: c_int) -> Option<Template> {
-    let status_flags = sys::fcntl_get(fd, libc::F_GETFL).ok()?;
+fn capture(fd: c_int, domain: c_int, status_flags: c_int) -> Option<Template> {
     // The record could outlive its socket if the program closed it behind libc's back. A
     // blocking connect checks once it needs a race (`after_first`): a healthy one never does.
     if status_flags & libc::O_NONBLOCK != 0 && !is_stream(fd) {

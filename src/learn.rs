@@ -47,28 +47,37 @@ pub fn learn(
         // glibc reads every `inet_aton` form (`127.1`) as an address: never a name.
         return None;
     }
-    let name = registry::normalize(name);
+    let name = registry::normal(name);
+    let name = name.as_ref();
     {
-        let mut reg = s.registry.write();
-        reg.learn(&name, scope, addrs, None);
-        reg.hand_out(&name, handed);
+        // Most answers repeat what the registry holds: the read lock tells, and threads
+        // looking names up at once do not queue for the write lock.
+        let reg = s.registry.read();
+        if reg.repeats(name, scope, addrs) {
+            reg.hand_out(name, handed);
+        } else {
+            drop(reg);
+            let mut reg = s.registry.write();
+            reg.learn(name, scope, addrs, None);
+            reg.hand_out(name, handed);
+        }
     }
     if addrs.len() < 2 {
         // One address: nothing to order, no winner to share.
         return None;
     }
     stats::add(&stats::LOOKUPS, 1);
-    seed_from_cache(s, &name, addrs);
+    seed_from_cache(s, name, addrs);
     let now = Instant::now();
     let h = s.health.read();
-    plan::lookup_order(addrs, h.any_winner(&name, port), &|ip| {
+    plan::lookup_order(addrs, h.any_winner(name, port), &|ip| {
         h.ip_dead_until(ip, port, now)
     })
 }
 
 /// The program frees a `getaddrinfo` answer whose nodes' `ai_addr` pointers are `ptrs`.
 pub fn forget_answer(s: &State, ptrs: &[usize]) {
-    s.registry.write().take_back(ptrs);
+    s.registry.read().take_back(ptrs);
 }
 
 /// The scope of an answer to a lookup for family `af`.

@@ -74,6 +74,15 @@ pub fn lookup_order(
     winner: Option<IpAddr>,
     dead_until: &dyn Fn(IpAddr) -> Option<Instant>,
 ) -> Option<Vec<IpAddr>> {
+    // The usual answer: nothing dead, the winner (if any) already first. Told without
+    // allocating: lookups run this on every answer.
+    let winner_leads = winner.is_none_or(|w| {
+        let lead = addrs.iter().take_while(|ip| **ip == w).count();
+        !addrs[lead..].contains(&w)
+    });
+    if winner_leads && addrs.iter().all(|ip| dead_until(*ip).is_none()) {
+        return None;
+    }
     let mut keyed: Vec<(u8, Option<Instant>, usize, IpAddr)> = addrs
         .iter()
         .enumerate()

@@ -9,8 +9,12 @@
 //! where the service went. (Their connects stay on the fast path: the planner has nothing to
 //! race, so libc connects and dnsfo only looks again if it fails.)
 
+use parking_lot::Mutex;
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Most names remembered; the least recently learned name is dropped beyond this.
@@ -39,23 +43,35 @@ impl Scope {
     }
 }
 
-#[derive(Clone, Debug)]
+/// A learned name and its addresses, shared (not copied) with the connects that use it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Known {
+    pub name: Arc<str>,
+    pub addrs: Vec<IpAddr>,
+}
+
+#[derive(Debug)]
 struct Entry {
-    addrs: Vec<IpAddr>,
-    /// Learning order, for eviction.
-    seq: u64,
+    known: Arc<Known>,
+    /// Learning order, for eviction (bumped under the read lock when an answer repeats).
+    seq: AtomicU64,
     /// When the answer goes stale (known for answers dnsfo fetched itself, with their TTL).
     valid_until: Option<Instant>,
 }
 
+/// `ai_addr` pointer of a node of a live `getaddrinfo` answer → the name asked and the address
+/// the node held: the proof of which name a connect's sockaddr came from.
+type Handed = HashMap<usize, (Arc<str>, IpAddr)>;
+
 #[derive(Default, Debug)]
 pub struct Registry {
     names: HashMap<String, Entry>,
-    by_addr: HashMap<IpAddr, Vec<String>>,
-    /// `ai_addr` pointer of a node of a live `getaddrinfo` answer → the name asked and the
-    /// address the node held: the proof of which name a connect's sockaddr came from.
-    handed: HashMap<usize, (String, IpAddr)>,
-    seq: u64,
+    by_addr: HashMap<IpAddr, Vec<Arc<Known>>>,
+    /// Its own lock, taken with the registry's read lock held: every lookup hands out new
+    /// sockaddrs, but most answers repeat what the registry holds, and those take no write lock.
+    /// (A `fork()` holds the registry's write lock, so nobody holds this one then.)
+    handed: Mutex<Handed>,
+    seq: AtomicU64,
 }
 
 /// Lower-case, no trailing dot: `Example.COM.` and `example.com` are one name.
@@ -63,7 +79,53 @@ pub fn normalize(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// The same, without allocating when `name` is already normal (the usual case).
+pub fn normal(name: &str) -> Cow<'_, str> {
+    if name.ends_with('.') || name.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(normalize(name))
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
 impl Registry {
+    /// Does the registry already hold exactly this answer for `name` (normal form) from libc:
+    /// the same addresses in the same order for the families of `scope`, and no TTL of dnsfo's
+    /// own lookup to clear? Then [`Registry::learn`] would change nothing but the learning order,
+    /// which this refreshes (read lock only).
+    pub fn repeats(&self, name: &str, scope: Scope, addrs: &[IpAddr]) -> bool {
+        let Some(e) = self.names.get(name) else {
+            return false;
+        };
+        if e.valid_until.is_some() {
+            return false;
+        }
+        // What `learn` would store: the answer (duplicates once, at most MAX_ADDRS), then the
+        // held addresses of the other families.
+        let held = &e.known.addrs;
+        let mut k = 0usize;
+        for (i, ip) in addrs.iter().enumerate() {
+            if addrs[..i].contains(ip) {
+                continue;
+            }
+            if k >= MAX_ADDRS {
+                break;
+            }
+            if held.get(k) != Some(ip) {
+                return false;
+            }
+            k += 1;
+        }
+        if k == 0 || held[k..].iter().any(|ip| scope.covers(ip)) {
+            return false;
+        }
+        e.seq.store(
+            self.seq.fetch_add(1, Ordering::Relaxed) + 1,
+            Ordering::Relaxed,
+        );
+        true
+    }
+
     /// Records what a lookup of `name` returned (IPv4-mapped addresses already canonical).
     pub fn learn(
         &mut self,
@@ -80,7 +142,7 @@ impl Registry {
             }
         }
         if let Some(old) = self.names.get(&name) {
-            for ip in &old.addrs {
+            for ip in &old.known.addrs {
                 if !scope.covers(ip) && merged.len() < MAX_ADDRS && !merged.contains(ip) {
                     merged.push(*ip);
                 }
@@ -94,21 +156,25 @@ impl Registry {
             if let Some(oldest) = self
                 .names
                 .iter()
-                .min_by_key(|(_, e)| e.seq)
+                .min_by_key(|(_, e)| e.seq.load(Ordering::Relaxed))
                 .map(|(n, _)| n.clone())
             {
                 self.forget(&oldest);
             }
         }
-        self.seq += 1;
-        for ip in &merged {
-            self.by_addr.entry(*ip).or_default().push(name.clone());
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let known = Arc::new(Known {
+            name: Arc::from(name.as_str()),
+            addrs: merged,
+        });
+        for ip in &known.addrs {
+            self.by_addr.entry(*ip).or_default().push(known.clone());
         }
         self.names.insert(
             name,
             Entry {
-                addrs: merged,
-                seq: self.seq,
+                known,
+                seq: AtomicU64::new(seq),
                 valid_until,
             },
         );
@@ -116,11 +182,11 @@ impl Registry {
 
     fn forget(&mut self, name: &str) {
         if let Some(old) = self.names.remove(name) {
-            for ip in old.addrs {
-                if let Some(v) = self.by_addr.get_mut(&ip) {
-                    v.retain(|n| n != name);
+            for ip in &old.known.addrs {
+                if let Some(v) = self.by_addr.get_mut(ip) {
+                    v.retain(|k| !Arc::ptr_eq(k, &old.known));
                     if v.is_empty() {
-                        self.by_addr.remove(&ip);
+                        self.by_addr.remove(ip);
                     }
                 }
             }
@@ -138,58 +204,58 @@ impl Registry {
     /// (`sockaddr`: the pointer the program passed to `connect`, asked for only when `ip` is
     /// shared). Otherwise `None`: which name the program means is not known, so nothing may be
     /// done on its behalf.
-    pub fn name_for(
-        &self,
-        ip: &IpAddr,
-        sockaddr: impl FnOnce() -> usize,
-    ) -> Option<(String, Vec<IpAddr>)> {
+    pub fn name_for(&self, ip: &IpAddr, sockaddr: impl FnOnce() -> usize) -> Option<Arc<Known>> {
         let names = self.by_addr.get(ip)?;
-        let pick = match names.as_slice() {
-            [only] => only,
+        match names.as_slice() {
+            [only] => Some(only.clone()),
             _ => {
                 let p = sockaddr();
-                let (name, held) = self.handed.get(&p).filter(|_| p != 0)?;
+                let handed = self.handed.lock();
+                let (name, held) = handed.get(&p).filter(|_| p != 0)?;
                 // The node still holds the address it was handed out with, and the name still
                 // has that address.
-                if held != ip || !names.contains(name) {
+                if held != ip {
                     return None;
                 }
-                name
+                names.iter().find(|k| k.name == *name).cloned()
             }
-        };
-        let entry = self.names.get(pick)?;
-        Some((pick.clone(), entry.addrs.clone()))
+        }
     }
 
-    /// Remembers the sockaddrs of a `getaddrinfo` answer for `name` (`ai_addr` pointer and the
-    /// address it holds), until [`Registry::take_back`].
-    pub fn hand_out(&mut self, name: &str, nodes: &[(usize, IpAddr)]) {
-        let name = normalize(name);
+    /// Remembers the sockaddrs of a `getaddrinfo` answer for `name` (normal form: `ai_addr`
+    /// pointer and the address it holds), until [`Registry::take_back`]. Needs only the read
+    /// lock; allocates nothing once the table has grown to the program's needs.
+    pub fn hand_out(&self, name: &str, nodes: &[(usize, IpAddr)]) {
+        let Some(e) = self.names.get(name) else {
+            return;
+        };
+        let mut handed = self.handed.lock();
         for &(p, ip) in nodes {
             if p == 0 {
                 continue;
             }
-            if self.handed.len() >= MAX_HANDED && !self.handed.contains_key(&p) {
+            if handed.len() >= MAX_HANDED && !handed.contains_key(&p) {
                 break;
             }
-            self.handed.insert(p, (name.clone(), ip));
+            handed.insert(p, (e.known.name.clone(), ip));
         }
     }
 
     /// The program frees an answer: its sockaddrs prove nothing any more (their memory is
     /// about to be reused).
-    pub fn take_back(&mut self, ptrs: &[usize]) {
-        if self.handed.is_empty() {
+    pub fn take_back(&self, ptrs: &[usize]) {
+        let mut handed = self.handed.lock();
+        if handed.is_empty() {
             return;
         }
         for p in ptrs {
-            self.handed.remove(p);
+            handed.remove(p);
         }
     }
 
     /// How many handed-out sockaddrs are remembered.
     pub fn handed_len(&self) -> usize {
-        self.handed.len()
+        self.handed.lock().len()
     }
 
     /// Is the answer for `name` past its TTL?
@@ -201,7 +267,9 @@ impl Registry {
     }
 
     pub fn addrs(&self, name: &str) -> Option<&[IpAddr]> {
-        self.names.get(&normalize(name)).map(|e| e.addrs.as_slice())
+        self.names
+            .get(normal(name).as_ref())
+            .map(|e| e.known.addrs.as_slice())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -251,6 +319,67 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_answer_is_recognised_per_family_and_order() {
+        let mut r = Registry::default();
+        let (a, b, v6) = (ip("127.0.0.2"), ip("127.0.0.3"), ip("::1"));
+        assert!(!r.repeats("n", Scope::Both, &[a]), "unknown name");
+        r.learn("n", Scope::Both, &[v6, a, b], None);
+        assert!(r.repeats("n", Scope::Both, &[v6, a, b]));
+        assert!(
+            r.repeats("n", Scope::Both, &[v6, a, a, b]),
+            "duplicates are stored once"
+        );
+        assert!(
+            r.repeats("n", Scope::V6, &[v6]),
+            "an AF_INET6 answer leaves the rest alone"
+        );
+        assert!(
+            !r.repeats("n", Scope::V4, &[a, b]),
+            "learn would put ::1 last"
+        );
+        r.learn("n", Scope::V4, &[a, b], None);
+        assert!(r.repeats("n", Scope::V4, &[a, b]));
+        assert!(!r.repeats("n", Scope::V4, &[b, a]), "the order changed");
+        assert!(!r.repeats("n", Scope::V4, &[a]), "an address went away");
+        assert!(
+            !r.repeats("n", Scope::Both, &[v6, a, b, ip("127.0.0.4")]),
+            "one came"
+        );
+        assert!(!r.repeats("n", Scope::Both, &[]));
+        // Whatever `repeats` accepts, `learn` leaves as it was.
+        let before = r.addrs("n").unwrap().to_vec();
+        r.learn("n", Scope::V4, &[a, b], None);
+        assert_eq!(r.addrs("n").unwrap(), before.as_slice());
+        // An answer of dnsfo's own lookup carries a TTL that a libc answer must clear.
+        r.learn("t", Scope::Both, &[a], Some(Instant::now()));
+        assert!(!r.repeats("t", Scope::Both, &[a]));
+    }
+
+    #[test]
+    fn a_repeated_lookup_allocates_nothing() {
+        let mut r = Registry::default();
+        let addrs = [ip("127.0.0.2"), ip("127.0.0.3")];
+        r.learn("svc.test", Scope::V4, &addrs, None);
+        let nodes = [(0x1000, addrs[0]), (0x2000, addrs[1])];
+        // The first answer grows the handed-out table to what the program needs.
+        r.hand_out("svc.test", &nodes);
+        r.take_back(&[0x1000, 0x2000]);
+        let before = crate::alloc::allocations();
+        for _ in 0..100 {
+            // What `learn::learn` does with an answer that repeats (under the read lock).
+            let name = normal("svc.test");
+            assert!(r.repeats(&name, Scope::V4, &addrs));
+            r.hand_out(&name, &nodes);
+            assert!(r.name_for(&addrs[0], || 0).is_some());
+            r.take_back(&[0x1000, 0x2000]);
+            let order = crate::plan::lookup_order(&addrs, Some(addrs[0]), &|_| None);
+            assert!(order.is_none());
+        }
+        assert_eq!(crate::alloc::allocations() - before, 0);
+        assert!(matches!(normal("Svc.Test."), Cow::Owned(_)));
+    }
+
+    #[test]
     fn staleness_follows_ttl() {
         let mut r = Registry::default();
         let t0 = Instant::now();
@@ -286,9 +415,9 @@ mod tests {
         let mut r = Registry::default();
         r.learn("a", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.2")], None);
         assert_eq!(
-            r.name_for(&ip("127.0.0.9"), || unreachable!("not shared"))
+            &*r.name_for(&ip("127.0.0.9"), || unreachable!("not shared"))
                 .unwrap()
-                .0,
+                .name,
             "a"
         );
         r.learn("b", Scope::Both, &[ip("127.0.0.9"), ip("127.0.0.3")], None);
@@ -296,17 +425,23 @@ mod tests {
         assert!(r.name_for(&ip("127.0.0.9"), || 0).is_none());
         assert!(r.name_for(&ip("127.0.0.9"), || 0x1000).is_none());
         // Unshared addresses stay certain.
-        assert_eq!(r.name_for(&ip("127.0.0.2"), || 0).unwrap().0, "a");
-        // The program connects with the sockaddr of a's answer it still holds: "a".
-        r.hand_out(
-            "A.",
-            &[(0x1000, ip("127.0.0.9")), (0x2000, ip("127.0.0.2"))],
+        assert_eq!(
+            r.name_for(&ip("127.0.0.2"), || 0).unwrap().name.as_ref(),
+            "a"
         );
+        // The program connects with the sockaddr of a's answer it still holds: "a".
+        r.hand_out("a", &[(0x1000, ip("127.0.0.9")), (0x2000, ip("127.0.0.2"))]);
         r.hand_out("b", &[(0x3000, ip("127.0.0.9"))]);
-        let (n, addrs) = r.name_for(&ip("127.0.0.9"), || 0x1000).unwrap();
-        assert_eq!(n, "a");
-        assert!(!addrs.contains(&ip("127.0.0.3")));
-        assert_eq!(r.name_for(&ip("127.0.0.9"), || 0x3000).unwrap().0, "b");
+        let k = r.name_for(&ip("127.0.0.9"), || 0x1000).unwrap();
+        assert_eq!(&*k.name, "a");
+        assert!(!k.addrs.contains(&ip("127.0.0.3")));
+        assert_eq!(
+            r.name_for(&ip("127.0.0.9"), || 0x3000)
+                .unwrap()
+                .name
+                .as_ref(),
+            "b"
+        );
         // A node that held another address proves nothing about this one.
         assert!(r.name_for(&ip("127.0.0.9"), || 0x2000).is_none());
         // Freed: its memory may hold anything now.
@@ -315,7 +450,13 @@ mod tests {
         assert_eq!(r.handed_len(), 1);
         // A name that no longer has the address is no answer for it.
         r.learn("b", Scope::Both, &[ip("127.0.0.3")], None);
-        assert_eq!(r.name_for(&ip("127.0.0.9"), || 0x3000).unwrap().0, "a");
+        assert_eq!(
+            r.name_for(&ip("127.0.0.9"), || 0x3000)
+                .unwrap()
+                .name
+                .as_ref(),
+            "a"
+        );
         r.learn("c", Scope::Both, &[ip("127.0.0.9")], None);
         assert!(r.name_for(&ip("127.0.0.9"), || 0x3000).is_none());
     }
@@ -323,6 +464,7 @@ mod tests {
     #[test]
     fn handed_out_is_bounded() {
         let mut r = Registry::default();
+        r.learn("n", Scope::Both, &[ip("127.0.0.2")], None);
         let nodes: Vec<(usize, IpAddr)> = (1..=MAX_HANDED + 10)
             .map(|i| (i * 16, ip("127.0.0.2")))
             .collect();

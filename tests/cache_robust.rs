@@ -17,6 +17,9 @@
 //!   in fresh pid namespaces (pid 1, as in containers); checked after every process ended and a
 //!   grace period, and after a few more ordinary writers.
 //!
+//! - RTT history in the cache shortens the attempt delay only for addresses the resolver
+//!   returned (issue 14).
+//!
 //! The library is `$DNSFO_LIB`, else `target/release/libdnsfo.so`. Only loopback addresses are
 //! used; every run has a hard timeout, every server a lifetime.
 
@@ -113,6 +116,28 @@ fn a_fifo_in_place_of_the_cache_file_never_hangs_the_program() {
     let c = o.run("control");
     reached_winner(&o, &c);
     field(&o, "control", "recorded", "svc");
+}
+
+/// Issue 14: an RTT line in the cache shortens the attempt delay only for an address this
+/// process's resolver returned. The control (the same line for the live address) shows that the
+/// line is read and used.
+#[test]
+fn cached_rtt_history_counts_only_for_returned_addresses() {
+    let o = scenario("rtt-scope");
+    let foreign = o.run("foreign");
+    reached_winner(&o, &foreign);
+    let ms = connect_ms(&o, &foreign);
+    assert!(
+        ms >= PAYS_FAILOVER_MS,
+        "an RTT for an address the resolver did not return shortened the delay: {ms} ms\n{o}"
+    );
+    let returned = o.run("returned");
+    reached_winner(&o, &returned);
+    let ms = connect_ms(&o, &returned);
+    assert!(
+        ms < NO_DELAY_MS,
+        "the RTT history of a returned address gives the adaptive delay: {ms} ms\n{o}"
+    );
 }
 
 #[test]

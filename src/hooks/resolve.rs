@@ -11,11 +11,15 @@ use super::inside;
 use crate::learn;
 use crate::sys::{self, ErrnoGuard};
 use libc::{addrinfo, c_char, c_int, hostent, size_t};
+use smallvec::SmallVec;
 use std::ffi::CStr;
 use std::net::IpAddr;
 
 /// Longest answer list walked (glibc returns a few dozen nodes at most).
 const MAX_NODES: usize = 1024;
+/// Nodes kept on the stack (no allocation per lookup): without a socket type in the hints glibc
+/// returns three per address (stream, datagram, raw).
+const INLINE: usize = 24;
 
 /// # Safety
 /// `p` null or a valid C string.
@@ -55,8 +59,8 @@ pub unsafe extern "C" fn getaddrinfo(
     inside(|s| {
         // SAFETY: `head` is the list libc just returned; we own it until the program frees it.
         let nodes = unsafe { collect(head) };
-        let mut addrs: Vec<IpAddr> = Vec::new();
-        let mut handed: Vec<(usize, IpAddr)> = Vec::with_capacity(nodes.len());
+        let mut addrs: SmallVec<[IpAddr; 8]> = SmallVec::new();
+        let mut handed: SmallVec<[(usize, IpAddr); INLINE]> = SmallVec::new();
         let mut port = None;
         for &(node, a) in &nodes {
             if let Some(a) = a {
@@ -85,7 +89,7 @@ pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
         let _errno = ErrnoGuard::save();
         inside(|s| {
             // Forgotten before the memory is freed: another thread's answer may reuse it at once.
-            let mut ptrs: Vec<usize> = Vec::new();
+            let mut ptrs: SmallVec<[usize; INLINE]> = SmallVec::new();
             let mut p = res;
             while !p.is_null() && ptrs.len() < MAX_NODES {
                 // SAFETY: `p` is a node of the list the program hands back, still allocated.
@@ -126,8 +130,8 @@ type Node = (*mut addrinfo, Option<std::net::SocketAddr>);
 
 /// # Safety
 /// `head` must be a list returned by libc's getaddrinfo.
-unsafe fn collect(mut p: *mut addrinfo) -> Vec<Node> {
-    let mut v = Vec::new();
+unsafe fn collect(mut p: *mut addrinfo) -> SmallVec<[Node; INLINE]> {
+    let mut v = SmallVec::new();
     while !p.is_null() && v.len() < MAX_NODES {
         // SAFETY: p is a node of the list.
         let n = unsafe { &*p };
@@ -153,7 +157,7 @@ unsafe fn relink(res: *mut *mut addrinfo, nodes: &[Node], order: &[IpAddr]) {
         a.and_then(|a| order.iter().position(|ip| *ip == sys::canonical_ip(a.ip())))
             .unwrap_or(order.len())
     };
-    let mut sorted: Vec<&Node> = nodes.iter().collect();
+    let mut sorted: SmallVec<[&Node; INLINE]> = nodes.iter().collect();
     sorted.sort_by_key(|n| rank(&n.1));
     let old_head = nodes[0].0;
     let new_head = sorted[0].0;
@@ -187,8 +191,8 @@ unsafe fn learn_hostent(name: *const c_char, h: *mut hostent) {
         return;
     }
     let (af, len) = (h.h_addrtype, h.h_length as usize);
-    let mut ptrs: Vec<*mut c_char> = Vec::new();
-    let mut addrs: Vec<IpAddr> = Vec::new();
+    let mut ptrs: SmallVec<[*mut c_char; 8]> = SmallVec::new();
+    let mut addrs: SmallVec<[IpAddr; 8]> = SmallVec::new();
     // SAFETY: h_addr_list is NULL-terminated; each entry points at h_length bytes.
     unsafe {
         while ptrs.len() < MAX_NODES && !(*list.add(ptrs.len())).is_null() {
@@ -204,7 +208,7 @@ unsafe fn learn_hostent(name: *const c_char, h: *mut hostent) {
     }
     inside(|s| {
         if let Some(order) = learn::learn(s, name, learn::scope_of(af), &addrs, None, &[]) {
-            let mut idx: Vec<usize> = (0..ptrs.len()).collect();
+            let mut idx: SmallVec<[usize; 8]> = (0..ptrs.len()).collect();
             idx.sort_by_key(|&i| {
                 order
                     .iter()

@@ -506,7 +506,27 @@ def scenario_tmpfiles(ctx: Ctx, grace: float) -> None:
         shutil.rmtree(base, ignore_errors=True)
 
 
-SCENARIOS = ("fifo", "full", "tmpfiles")
+def scenario_rtt_scope(ctx: Ctx) -> None:
+    """RTT history in the cache is used only for addresses the resolver returned: a process
+    whose name is [silent .2, up .3] with a cache holding a 1 ms RTT for the name at .9 (an
+    address its resolver does not return) pays the configured attempt delay; with the same RTT
+    line for .3 it fails over after the adaptive delay (10 ms)."""
+    start(ctx, [(SILENT, "svc"), (UP, "svc")], silent=True)
+    base = Path(tempfile.mkdtemp(prefix="dnsfo-cachefile-"))
+    os.chmod(base, 0o700)
+    exp = int(time.time() * 1000) + LONG_TTL_MS
+    try:
+        for label, ip in (("foreign", "127.0.0.9"), ("returned", UP)):
+            d = private_dir(base, label)
+            (d / "winners").write_text(f"svc {PORT} {ip} {exp} rtt 1000 200\n")
+            os.chmod(d / "winners", 0o600)
+            ctx.run(label, "svc", d)
+    finally:
+        import shutil
+        shutil.rmtree(base, ignore_errors=True)
+
+
+SCENARIOS = ("fifo", "full", "tmpfiles", "rtt-scope")
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         if not H.in_namespace():
             build(bin_dir)
             H.enter_namespace([str(Path(__file__).resolve()), *argv])
-        budget = {"fifo": 8 * args.timeout, "full": 5 * args.timeout,
+        budget = {"fifo": 8 * args.timeout, "full": 5 * args.timeout, "rtt-scope": 3 * args.timeout,
                   "tmpfiles": 60 + 4 * args.timeout + args.grace}[args.scenario] + 20
         signal.signal(signal.SIGALRM, _watchdog)
         signal.alarm(int(budget))
@@ -555,6 +575,8 @@ def main(argv: list[str] | None = None) -> int:
                 scenario_fifo(ctx)
             elif args.scenario == "full":
                 scenario_full(ctx)
+            elif args.scenario == "rtt-scope":
+                scenario_rtt_scope(ctx)
             else:
                 scenario_tmpfiles(ctx, args.grace)
         finally:

@@ -888,8 +888,8 @@ mod tests {
 
     fn mkfifo(p: &Path) {
         let c = std::ffi::CString::new(p.as_os_str().as_bytes()).unwrap();
-        // SAFETY: a valid NUL-terminated path.
         assert_eq!(
+            // SAFETY: a valid NUL-terminated path.
             unsafe { libc::mkfifo(c.as_ptr(), 0o600) },
             0,
             "mkfifo {p:?}"

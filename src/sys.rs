@@ -427,6 +427,7 @@ pub fn disconnect(fd: c_int) -> Result<(), c_int> {
     // SAFETY: a zeroed sockaddr with family AF_UNSPEC is the documented way to dissolve a
     // connection; the pointer is valid for its size.
     let sa: libc::sockaddr = unsafe { zeroed() };
+    // SAFETY: `sa` lives across the call and is exactly the length passed.
     check(unsafe { connect(fd, &sa, size_of::<libc::sockaddr>() as socklen_t) }).map(drop)
 }
 
@@ -486,6 +487,7 @@ pub fn any_handler_without_restart() -> bool {
     (1..=libc::SIGRTMAX()).any(|sig| {
         // SAFETY: sigaction is plain old data; querying (null new action) has no side effect.
         let mut old: libc::sigaction = unsafe { zeroed() };
+        // SAFETY: a null new action only reads the current one into `old`, which we own.
         let r = unsafe { libc::sigaction(sig, std::ptr::null(), &mut old) };
         r == 0
             && old.sa_sigaction != libc::SIG_DFL
@@ -616,6 +618,7 @@ pub fn at_exit(f: extern "C" fn()) {
 pub fn fd_headroom(lowest_free: c_int, headroom: c_int) -> bool {
     // SAFETY: rlimit is plain old data; getrlimit fills it.
     let mut rl: libc::rlimit = unsafe { zeroed() };
+    // SAFETY: `rl` is ours and of the type getrlimit fills.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } != 0 {
         return true;
     }

@@ -9,6 +9,9 @@
  *                                                  ROUNDS x N socket/connect/close to the first
  *                                                  address: "ROUND <ns per connect> <CPU ns per
  *                                                  connect>" per round (wall, process CPU time)
+ *   bench_client galoop  NAME PORT N ROUNDS        the same, each connect after its own lookup:
+ *                                                  getaddrinfo, socket/connect/close to the
+ *                                                  first address, freeaddrinfo
  *   bench_client threads TARGET PORT T N ROUNDS    same, T threads x N connects each per round:
  *                                                  "ROUND <connects per second> <CPU ns per
  *                                                  connect>"
@@ -102,6 +105,23 @@ static int one_connect_nb(void) {
 }
 
 static int nonblocking_loops; /* "nbloop": the loop connects with one_connect_nb */
+static int lookup_loops;      /* "galoop": every connect after its own getaddrinfo */
+
+/* getaddrinfo + one blocking connect to the first address + freeaddrinfo; 0 or errno. */
+static int one_lookup_connect(const char *host, int port) {
+    char svc[16];
+    snprintf(svc, sizeof svc, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(host, svc, &hints, &res) != 0) return ENOENT;
+    int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0) {
+        e = connect(fd, res->ai_addr, res->ai_addrlen) == 0 ? 0 : errno;
+        close(fd);
+    }
+    freeaddrinfo(res);
+    return e;
+}
 
 static int one_connect_peer(long long *connected_ns) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -141,7 +161,8 @@ static int mode_loop(const char *host, int port, long n, long rounds) {
     for (long r = 0; r < rounds; r++) {
         long long c0 = cpu_ns(), t0 = now_ns();
         for (long i = 0; i < n; i++) {
-            int e = nonblocking_loops ? one_connect_nb() : one_connect();
+            int e = lookup_loops ? one_lookup_connect(host, port)
+                    : nonblocking_loops ? one_connect_nb() : one_connect();
             if (e) {
                 printf("ERR connect %ld: %s\n", i, strerrorname_np(e));
                 return 1;
@@ -252,6 +273,10 @@ int main(int argc, char **argv) {
         return mode_loop(argv[2], atoi(argv[3]), cap(argv[4], 1, 1000000), cap(argv[5], 1, 100));
     if (argc >= 6 && !strcmp(argv[1], "nbloop")) {
         nonblocking_loops = 1;
+        return mode_loop(argv[2], atoi(argv[3]), cap(argv[4], 1, 1000000), cap(argv[5], 1, 100));
+    }
+    if (argc >= 6 && !strcmp(argv[1], "galoop")) {
+        lookup_loops = 1;
         return mode_loop(argv[2], atoi(argv[3]), cap(argv[4], 1, 1000000), cap(argv[5], 1, 100));
     }
     if (argc >= 7 && !strcmp(argv[1], "threads"))

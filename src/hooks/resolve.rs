@@ -50,10 +50,10 @@ pub unsafe extern "C" fn getaddrinfo(
     let (Some(name), head) = (unsafe { name_of(node) }, unsafe { *res }) else {
         return r;
     };
-    // SAFETY: hints is null or the program's valid addrinfo.
     let af = if hints.is_null() {
         libc::AF_UNSPEC
     } else {
+        // SAFETY: non-null hints is the program's valid addrinfo (libc just read it).
         unsafe { (*hints).ai_family }
     };
     inside(|s| {

@@ -142,10 +142,10 @@ pub unsafe extern "C-unwind" fn epoll_ctl(
     let r = unsafe { sys::epoll_ctl(epfd, op, fd, ev) };
     if r == 0 {
         let _errno = sys::ErrnoGuard::save();
-        // SAFETY: on success the kernel read *ev (for ADD/MOD it is non-null).
         let (events, data) = if ev.is_null() {
             (0, 0)
         } else {
+            // SAFETY: non-null, and on success the kernel just read *ev.
             unsafe { ((*ev).events, (*ev).u64) }
         };
         // Bookkeeping only, after the fact: nothing here can call epoll_ctl again.

@@ -472,6 +472,7 @@ pub unsafe extern "C-unwind" fn select(
     }
     // SAFETY: the program's sets and timeval, each null or valid.
     let sets = unsafe { Sets::save([r, w, e]) };
+    // SAFETY: the program's timeval, null or valid.
     let until = Until::from_duration(unsafe { timeout.as_ref() }.map(|t| {
         Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
     }));
@@ -515,6 +516,7 @@ pub unsafe extern "C-unwind" fn pselect(
     }
     // SAFETY: the program's sets and timespec, each null or valid.
     let sets = unsafe { Sets::save([r, w, e]) };
+    // SAFETY: the program's timespec, null or valid.
     let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
     let mut first = true;
     waiting(

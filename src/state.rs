@@ -44,8 +44,21 @@ pub fn pid() -> u32 {
 /// Sockets the program created; outside `State` because it is a large static table.
 pub static FDS: FdTable = FdTable::new();
 
+/// Set by [`pass_through_from_now_on`]: this process wants the network as it is.
+static OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on every hook of this process passes straight through (for `dnsfo check`, which must
+/// see the network as a plain program does however the library got into it: `LD_PRELOAD` under
+/// another file name, `/etc/ld.so.preload`).
+pub fn pass_through_from_now_on() {
+    OFF.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// The state, initialised on first use; `None` when dnsfo is disabled.
 pub fn get() -> Option<&'static State> {
+    if OFF.load(std::sync::atomic::Ordering::Relaxed) {
+        return None;
+    }
     let s = STATE.get_or_init(init);
     (!s.config.disabled && !crate::alloc::exhausted()).then_some(s)
 }

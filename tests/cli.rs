@@ -355,6 +355,47 @@ fn check_shows_live_refused_and_silent_rows() {
     assert!(resolve_err.ends_with("rc=2\n"), "{h}");
 }
 
+/// `dnsfo check` sees the network as a plain program does however the library got into its
+/// process: preloaded under another file name, or through `/etc/ld.so.preload` (a copy of /etc
+/// with that file, bind-mounted in the test's mount namespace). Before, it dropped only
+/// `LD_PRELOAD` entries named `libdnsfo.so`: its probe of the silent address failed over and
+/// the row said `open` in ~250 ms.
+#[test]
+fn check_never_goes_through_dnsfo_however_it_is_loaded() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_never_goes_through_dnsfo_however_it_is_loaded", &why);
+    }
+    let lib = built_lib();
+    let lib = lib.display();
+    let script = format!(
+        "t=$(mktemp -d) && cp {lib} $t/libother.so && \
+         echo '== renamed' && LD_PRELOAD=$t/libother.so {DNSFO} check --timeout 700 svc:7000; \
+         echo \"rc=$?\"; \
+         mkdir $t/etc && cp -a /etc/. $t/etc/ 2>/dev/null; echo {lib} > $t/etc/ld.so.preload && \
+         mount --bind $t/etc /etc && echo '== ld.so.preload' && \
+         LD_PRELOAD= {DNSFO} check --timeout 700 svc:7000; echo \"rc=$?\""
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3"],
+        &["sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    for case in ["renamed", "ld.so.preload"] {
+        let part = out
+            .split(&format!("== {case}\n"))
+            .nth(1)
+            .and_then(|p| p.split("rc=").next())
+            .unwrap_or_else(|| panic!("{case}: no output\n{h}"));
+        let r = row(part, "127.0.0.2");
+        assert!(
+            r.contains("no answer") && !r.contains("open"),
+            "{case}: the silent address must show as silent: {r}\n{h}"
+        );
+        assert!(row(part, "127.0.0.3").contains("open"), "{case}\n{h}");
+    }
+}
+
 /// The shared winner cache, as the library reads it: a cached winner is tried first.
 #[test]
 fn check_shows_the_cached_winner() {

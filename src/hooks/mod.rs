@@ -8,6 +8,7 @@
 //! 13). Must never: hold logic (that lives in `failover` and `dial`), or let a panic out.
 
 mod connect;
+mod control;
 mod process;
 mod resolve;
 mod sockcalls;

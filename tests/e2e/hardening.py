@@ -801,7 +801,8 @@ def case_quiet() -> None:
 HOOKS = sorted("""socket setsockopt bind close dup2 dup3 connect getaddrinfo gethostbyname gethostbyname2
 gethostbyname_r gethostbyname2_r freeaddrinfo getsockopt shutdown fcntl fcntl64 ioctl epoll_ctl
 epoll_wait epoll_pwait epoll_pwait2 poll ppoll __poll_chk __ppoll_chk select pselect
-execve execv execvp execvpe fexecve""".split())
+execve execv execvp execvpe fexecve
+dnsfo_pass_through""".split())  # the last: dnsfo's own switch for `dnsfo check` (hooks/control.rs)
 
 
 def case_symbols() -> None:

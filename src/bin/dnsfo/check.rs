@@ -35,8 +35,8 @@ Options:
   -h, --help           show this help and exit
   -V, --version        show the version and exit
 
-Probes run in this process without the library (a preloaded libdnsfo.so is dropped), so the
-table shows the network as a plain program sees it. DNSFO_CONNECT_TIMEOUT_MS, when set, caps
+Probes run in this process without the library (however it was loaded: LD_PRELOAD under any
+file name, /etc/ld.so.preload), so the table shows the network as a plain program sees it. DNSFO_CONNECT_TIMEOUT_MS, when set, caps
 the estimated connect time as it would cap the real one.
 
 Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage error or

@@ -66,11 +66,11 @@ fn main() -> ExitCode {
     let code = match cmd.to_str().unwrap_or("") {
         "run" => run::main(argv),
         "check" => {
-            run::drop_own_preload();
+            run::without_own_library();
             check::main(argv)
         }
         "demo" => {
-            run::drop_own_preload();
+            run::without_own_library();
             demo::main(argv)
         }
         "help" => help(&argv),

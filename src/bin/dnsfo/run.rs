@@ -354,8 +354,21 @@ pub fn appended_preload(current: Option<OsString>, lib: &Path) -> OsString {
 }
 
 /// `check` and `demo` must see the network as a plain program does: if `libdnsfo.so` is
-/// preloaded into this process, re-execute without it (once: the new process has none).
-pub fn drop_own_preload() {
+/// preloaded into this process, re-execute without it (once: the new process has none); if the
+/// library is in the process all the same (`/etc/ld.so.preload`, another file name), it is told
+/// to pass everything through.
+pub fn without_own_library() {
+    drop_own_preload();
+    // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name; null when no such symbol.
+    let f = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"dnsfo_pass_through".as_ptr()) };
+    if !f.is_null() {
+        // SAFETY: the symbol is libdnsfo's `extern "C" fn()` (src/hooks/control.rs).
+        let f: extern "C" fn() = unsafe { std::mem::transmute(f) };
+        f();
+    }
+}
+
+fn drop_own_preload() {
     let Some(current) = std::env::var_os("LD_PRELOAD") else {
         return;
     };

@@ -861,9 +861,7 @@ pub fn take_settled(slot: &mut FdState) -> Option<Box<Steer>> {
 /// Records what a settled steer found out, logs it, and closes dnsfo's fds of it.
 pub fn finish(s: &State, steer: Box<Steer>) {
     match steer.status() {
-        Status::Won(a) if a.ip() != sys::canonical_ip(steer.chosen.ip()) => {
-            log::info!("{}: {} failed over to {a}", steer.name, steer.chosen)
-        }
+        // A failover is logged (at info) where it is recorded, whatever path made it.
         Status::Failed { report } => log::debug!(
             "{}: connect on fd {} failed everywhere ({})",
             steer.name,
@@ -1055,7 +1053,11 @@ fn rtt_if_wanted(s: &State, fd: c_int, addr: SocketAddr) -> Option<plan::Rtt> {
 /// recorded as soon as they were known). An attempt abandoned after `slow` counts as dead.
 fn record_with(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize, slow: Duration) {
     let now = Instant::now();
-    note_stats(outcomes);
+    if let Some((from, to)) = note_stats(outcomes) {
+        // Every path ends here (blocking race, steer, attempts settled inside `connect`): the
+        // one place that says so at info.
+        log::info!("{name}: {from} failed over to {to}");
+    }
     share_winner(s, name, outcomes, slow);
     let news = &outcomes[from.min(outcomes.len())..];
     if news.iter().all(|o| o.result.is_ok()) {
@@ -1176,16 +1178,16 @@ fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome], slow: Duratio
     );
 }
 
-/// Counts a failover (some address won, but not the first one tried) and the kernel timeouts it
+/// Counts a failover (some address won after another failed) and the kernel timeouts it
 /// spared: every silent address that was abandoned would have cost a plain program ~127 s.
-fn note_stats(outcomes: &[dial::Outcome]) {
-    let Some(win) = outcomes.iter().find(|o| o.result.is_ok()) else {
-        return;
-    };
-    let failed_first = outcomes
+/// Returns the failover (the first address that failed, the winner), if this was one.
+fn note_stats(outcomes: &[dial::Outcome]) -> Option<(SocketAddr, SocketAddr)> {
+    let win = outcomes.iter().find(|o| o.result.is_ok())?;
+    let failed = outcomes
         .iter()
-        .any(|o| o.result.is_err() && o.addr != win.addr);
-    if failed_first {
+        .find(|o| o.result.is_err() && o.addr != win.addr)
+        .map(|o| (o.addr, win.addr));
+    if failed.is_some() {
         stats::add(&stats::FAILOVERS, 1);
     }
     let silent = outcomes.iter().filter(|o| o.abandoned).count() as u64;
@@ -1194,6 +1196,7 @@ fn note_stats(outcomes: &[dial::Outcome]) {
         &stats::SAVED_MS,
         silent.min(1) * stats::KERNEL_SYN_TIMEOUT_MS.saturating_sub(spent),
     );
+    failed
 }
 
 trait WithScope {

@@ -426,3 +426,30 @@ fn raw_close_mid_race_reuse_for_tcp() {
 fn raw_close_mid_race_reuse_for_socketpair() {
     close_mid_race("ev-close-race-pair-sysclose", "GOT PAIR-OK");
 }
+
+/// Issue 15: `DNSFO_LOG=info` shows every failover, whatever path made it, once. Before, only a
+/// steer that finished said so: a refused first address got past inside `connect` (curl, node,
+/// a C epoll client) logged nothing at info.
+#[test]
+fn every_failover_is_logged_once_at_info() {
+    let want = "INFO: svc: 127.0.0.2:7000 failed over to 127.0.0.3:7000";
+    for client in ["curl", "node-noafs", "ev-epoll-et"] {
+        for (layout, addrs) in [
+            ("refused-first", REFUSED_FIRST),
+            ("silent-first", SILENT_FIRST),
+        ] {
+            let o = scenario(client, addrs, &[DNSFO], &["--env", "DNSFO_LOG=info"]);
+            let d = o.run("dnsfo");
+            assert!(d.stdout.contains("127.0.0.3"), "{client} {layout}\n{o}");
+            let lines: Vec<&str> = d
+                .stderr
+                .lines()
+                .filter(|l| l.starts_with("dnsfo["))
+                .collect();
+            assert!(
+                lines.len() == 1 && lines[0].ends_with(want),
+                "{client} {layout}: want exactly one `{want}` line, got {lines:?}\n{o}"
+            );
+        }
+    }
+}

@@ -19,11 +19,16 @@ use crate::sys;
 use libc::c_int;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const WAKE_TOKEN: u64 = u64::MAX;
+/// Steers the reactor has taken off their fd (the program can see the outcome already) and not
+/// yet recorded and logged.
+static FINISHING: AtomicUsize = AtomicUsize::new(0);
+/// An exiting process waits this long at most for those (see [`wait_for_finishing`]).
+const EXIT_WAIT: Duration = Duration::from_millis(100);
 /// Steers in flight at most; beyond this a non-blocking connect is left to the kernel.
 pub const MAX_STEERS: usize = 1024;
 
@@ -143,6 +148,10 @@ fn spawn(state: &'static State) -> Option<Handle> {
         return None;
     }
     EPFD.store(epfd, Ordering::Release);
+    static AT_EXIT: AtomicBool = AtomicBool::new(false);
+    if !AT_EXIT.swap(true, Ordering::SeqCst) {
+        sys::at_exit(wait_for_finishing);
+    }
     let spawned = std::thread::Builder::new()
         .name("dnsfo-reactor".into())
         .stack_size(256 * 1024)
@@ -184,6 +193,8 @@ pub fn after_fork() {
 pub fn after_fork_child() {
     after_fork();
     DUE.lock().clear();
+    // The parent's reactor thread is not here: nothing it was finishing will end here.
+    FINISHING.store(0, Ordering::SeqCst);
     EPFD.store(-1, Ordering::Release);
     PLANNED.store(u64::MAX, Ordering::SeqCst);
     if let Some(h) = REACTOR.lock().take() {
@@ -274,6 +285,7 @@ fn visit(
         if !sys::same_file(fd, steer.handle()) {
             // Closed behind dnsfo's back and maybe reused: the steer is over.
             steer.release();
+            FINISHING.fetch_add(1, Ordering::SeqCst);
             return slot.steer.take();
         }
         if let Some(sock) = sock {
@@ -299,9 +311,27 @@ fn visit(
             }
             return None;
         }
-        crate::failover::take_settled(slot)
+        // Counted before the fd is released: from here on the program may see its connect
+        // done, read and exit, and the exit waits for this record (`wait_for_finishing`).
+        FINISHING.fetch_add(1, Ordering::SeqCst);
+        let done = crate::failover::take_settled(slot);
+        if done.is_none() {
+            FINISHING.fetch_sub(1, Ordering::SeqCst);
+        }
+        done
     });
     if let Some(steer) = done {
         crate::failover::finish(state, steer);
+        FINISHING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// At `exit`: a program that exits as soon as its connect is done (a one-shot client) could
+/// otherwise end while the reactor records that connect, and lose its log line, its stats and
+/// its shared winner. Waits for that record, briefly.
+extern "C" fn wait_for_finishing() {
+    let until = Instant::now() + EXIT_WAIT;
+    while FINISHING.load(Ordering::SeqCst) != 0 && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
     }
 }

@@ -237,9 +237,93 @@ impl Config {
     }
 }
 
+/// Every `DNSFO_*` variable the library reads.
+pub const SETTINGS: &[&str] = &[
+    "DNSFO_DISABLE",
+    "DNSFO_ATTEMPT_DELAY_MS",
+    "DNSFO_ADAPTIVE_DELAY",
+    "DNSFO_MIN_ATTEMPT_DELAY_MS",
+    "DNSFO_DEAD_TTL_MS",
+    "DNSFO_CONNECT_TIMEOUT_MS",
+    "DNSFO_FAILOVER_BUDGET_MS",
+    "DNSFO_LOG",
+    "DNSFO_LOG_FILE",
+    "DNSFO_STATS",
+    "DNSFO_CACHE",
+    "DNSFO_CACHE_DIR",
+    "DNSFO_NAMESERVER",
+];
+
+/// `DNSFO_*` variables of dnsfo's own tools, which the library ignores without a word: the
+/// command's library path, and the test scripts' switches.
+const TOOL_VARIABLES: &[&str] = &[
+    "DNSFO_LIB",
+    "DNSFO_TEST_DEPS",
+    "DNSFO_TEST_PYTHON",
+    "DNSFO_HERMETIC_NS",
+];
+
+/// One warning per `DNSFO_*` variable in `names` that nothing of dnsfo reads (a typo, usually:
+/// the closest setting is suggested), in the order given.
+pub fn unknown_settings<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|n| n.starts_with("DNSFO_"))
+        .filter(|n| !SETTINGS.contains(n) && !TOOL_VARIABLES.contains(n))
+        .map(|n| {
+            let closest = SETTINGS
+                .iter()
+                .map(|s| (edit_distance(n, s), *s))
+                .min()
+                .filter(|(d, _)| *d <= 3);
+            match closest {
+                Some((_, s)) => format!("dnsfo: unknown setting {n} (ignored); did you mean {s}?"),
+                None => format!("dnsfo: unknown setting {n} (ignored); see `man dnsfo`"),
+            }
+        })
+        .collect()
+}
+
+/// Levenshtein distance of two short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_dnsfo_variables_are_named_with_the_closest_setting() {
+        let w = unknown_settings([
+            "PATH",
+            "DNSFO_LOG",
+            "DNSFO_LIB",
+            "DNSFO_ATEMPT_DELAY_MS",
+            "DNSFO_VERBOSE",
+        ]);
+        assert_eq!(
+            w,
+            [
+                "dnsfo: unknown setting DNSFO_ATEMPT_DELAY_MS (ignored); did you mean DNSFO_ATTEMPT_DELAY_MS?",
+                "dnsfo: unknown setting DNSFO_VERBOSE (ignored); see `man dnsfo`",
+            ]
+        );
+        assert!(unknown_settings(SETTINGS.iter().copied()).is_empty());
+        assert_eq!(edit_distance("abc", "abd"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
     use std::collections::HashMap;
 
     fn parse(pairs: &[(&str, &str)]) -> (Config, Vec<String>) {

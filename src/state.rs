@@ -71,7 +71,13 @@ fn init() -> State {
         // The environment belongs to whoever started a setuid program: trust none of it.
         Config::default()
     } else {
-        let (config, warnings) = Config::parse(|k| std::env::var_os(k));
+        let (config, mut warnings) = Config::parse(|k| std::env::var_os(k));
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, _)| k.into_string().ok())
+            .collect();
+        warnings.extend(crate::config::unknown_settings(
+            names.iter().map(String::as_str),
+        ));
         for w in warnings {
             crate::sys::write_all(2, format!("{w}\n").as_bytes());
         }

@@ -735,7 +735,8 @@ BOOL_VARS = ["DNSFO_DISABLE", "DNSFO_STATS", "DNSFO_CACHE"]
 def case_bad_values() -> None:
     """Item 10b: every DNSFO_* variable set to text, a negative number, an overflowing number and
     the empty string: exactly one warning line on stderr naming the variable, and the program is
-    served (it fails over as with the defaults). DNSFO_LOG / DNSFO_LOG_FILE take free text: the
+    served (it fails over as with the defaults); a misspelt variable gets one line naming it and
+    the setting meant (issue 15). DNSFO_LOG / DNSFO_LOG_FILE take free text: the
     program is served and at most one line is printed."""
     H.build_clients(["c_getaddrinfo"])
     H.enter_namespace()
@@ -748,6 +749,8 @@ def case_bad_values() -> None:
         # free-text variables with a syntax: text, negative, overflow, empty
         jobs += [("DNSFO_CACHE_DIR", val, {"DNSFO_CACHE_DIR": val}) for val in ["abc", "-5"]]
         jobs += [("DNSFO_NAMESERVER", val, {"DNSFO_NAMESERVER": val}) for val in BAD_VALUES]
+        # a misspelt setting: one line naming it and the setting meant
+        jobs += [("DNSFO_ATEMPT_DELAY_MS", "5", {"DNSFO_ATEMPT_DELAY_MS": "5"})]
         results: dict[int, H.Result] = {}
 
         def one(i: int) -> None:
@@ -769,6 +772,9 @@ def case_bad_values() -> None:
             elif var in ("DNSFO_LOG", "DNSFO_LOG_FILE"):
                 want = len(lines) <= 1 and (val != "/nonexistent-dir/x.log" or len(lines) == 1)
                 check(label, served and want, show(r))
+            elif var == "DNSFO_ATEMPT_DELAY_MS":
+                check(label, served and len(lines) == 1 and var in lines[0]
+                      and "DNSFO_ATTEMPT_DELAY_MS" in lines[0], show(r))
             else:
                 check(label, served and len(lines) == 1 and var in lines[0], show(r))
 

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub const USAGE: &str = "\
-Usage: dnsfo check [options] NAME[:PORT]
+Usage: dnsfo check [options] NAME[:PORT] | URL
 
 Resolve NAME as the system does (getaddrinfo, every address family, the system's order), probe
 every address in parallel with a TCP connect, and print one row per address: address, family,
@@ -25,7 +25,8 @@ address in dnsfo's order, and about how long that takes with the attempt delay),
 shared winner cache (DNSFO_CACHE_DIR, read as the library reads it) holds for NAME:PORT: a
 cached winner is what a fresh program tries first.
 
-PORT defaults to 80. An IPv6 literal with a port is written [ADDR]:PORT.
+PORT is a number or a service name (postgresql) and defaults to 80. An IPv6 literal with a port is
+written [ADDR]:PORT. A URL (https://NAME/...) gives NAME and the port (its own, or the scheme's).
 
 Options:
   --timeout MS         give each probe this long to answer (default 2000, 1..=60000)
@@ -36,8 +37,8 @@ Options:
   -V, --version        show the version and exit
 
 Probes run in this process without the library (however it was loaded: LD_PRELOAD under any
-file name, /etc/ld.so.preload), so the table shows the network as a plain program sees it. DNSFO_CONNECT_TIMEOUT_MS, when set, caps
-the estimated connect time as it would cap the real one.
+file name, /etc/ld.so.preload), so the table shows the network as a plain program sees it.
+DNSFO_CONNECT_TIMEOUT_MS, when set, caps the estimated connect time as it would cap the real one.
 
 Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage error or
 when NAME cannot be resolved.
@@ -328,18 +329,42 @@ fn env_ms(var: &str, max: u64) -> Option<u64> {
     }
 }
 
-/// `NAME`, `NAME:PORT`, `[V6]:PORT`, `[V6]` or a bare IPv6 literal; the port defaults to 80.
+/// `NAME`, `NAME:PORT`, `[V6]:PORT`, `[V6]` or a bare IPv6 literal, where PORT is a number or a
+/// service name (`postgresql`); or a URL (`SCHEME://[USER@]HOST[:PORT][/...]`, the port from the
+/// scheme when not given). The port defaults to 80.
 fn parse_target(s: &str) -> Result<(String, u16), String> {
+    if let Some((scheme, rest)) = s.split_once("://") {
+        let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+        let hostport = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let (host, port) = split_host_port(hostport, s)?;
+        let port = match port {
+            Some(p) => port_number(p, s)?,
+            None => service_port(scheme).ok_or_else(|| {
+                format!("'{s}': no port for the scheme '{scheme}'; write it: {scheme}://HOST:PORT/")
+            })?,
+        };
+        return Ok((host.to_string(), port));
+    }
+    let (host, port) = split_host_port(s, s)?;
+    let port = match port {
+        None => 80,
+        Some(p) => port_number(p, s)?,
+    };
+    Ok((host.to_string(), port))
+}
+
+/// `HOST[:PORT]` or `[V6][:PORT]` (a bare IPv6 literal has no port).
+fn split_host_port<'a>(s: &'a str, whole: &str) -> Result<(&'a str, Option<&'a str>), String> {
     let (host, port) = if let Some(rest) = s.strip_prefix('[') {
         let close = rest
             .find(']')
-            .ok_or_else(|| format!("'{s}': missing ']' after the IPv6 address"))?;
+            .ok_or_else(|| format!("'{whole}': missing ']' after the IPv6 address"))?;
         let host = &rest[..close];
         let after = &rest[close + 1..];
         let port = match after {
             "" => None,
             p if p.starts_with(':') => Some(&p[1..]),
-            _ => return Err(format!("'{s}': expected [ADDRESS]:PORT")),
+            _ => return Err(format!("'{whole}': expected [ADDRESS]:PORT")),
         };
         (host, port)
     } else if s.matches(':').count() > 1 {
@@ -350,16 +375,41 @@ fn parse_target(s: &str) -> Result<(String, u16), String> {
         (s, None)
     };
     if host.is_empty() {
-        return Err(format!("'{s}': empty name"));
+        return Err(format!("'{whole}': empty name"));
     }
-    let port = match port {
-        None => 80,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && p.bytes().all(|b| b.is_ascii_digit()) => n,
-            _ => return Err(format!("'{s}': port '{p}' is not a number in 1..=65535")),
-        },
-    };
-    Ok((host.to_string(), port))
+    Ok((host, port))
+}
+
+/// A port number in 1..=65535, or a TCP service name from the system's services database.
+fn port_number(p: &str, whole: &str) -> Result<u16, String> {
+    if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+        return match p.parse::<u16>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(format!(
+                "'{whole}': port '{p}' is not a number in 1..=65535"
+            )),
+        };
+    }
+    service_port(p).ok_or_else(|| {
+        format!("'{whole}': port '{p}' is neither a number in 1..=65535 nor a known TCP service")
+    })
+}
+
+/// The TCP port of a service name (`/etc/services`: `http`, `postgresql`, ...).
+fn service_port(name: &str) -> Option<u16> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return None;
+    }
+    let c = CString::new(name).ok()?;
+    // SAFETY: two NUL-terminated strings; the result is null or a static entry of libc's that
+    // is read at once, before any other call could reuse it.
+    let e = unsafe { libc::getservbyname(c.as_ptr(), c"tcp".as_ptr()) };
+    if e.is_null() {
+        return None;
+    }
+    // SAFETY: non-null: libc's servent, s_port in network byte order.
+    let port = u16::from_be(unsafe { (*e).s_port } as u16);
+    (port != 0).then_some(port)
 }
 
 /// Every address of `host`, as the system's `getaddrinfo` orders them (duplicates dropped).
@@ -943,6 +993,19 @@ mod tests {
         assert!(t(":80").is_err());
         assert!(t("[::1").is_err());
         assert!(t("[::1]x").is_err());
+        // Service names and URLs (issue 15).
+        assert_eq!(t("svc:http"), Ok(("svc".into(), 80)));
+        assert_eq!(t("db:postgresql"), Ok(("db".into(), 5432)));
+        assert!(t("svc:nosuchservice").is_err());
+        assert_eq!(t("http://svc/"), Ok(("svc".into(), 80)));
+        assert_eq!(t("https://svc"), Ok(("svc".into(), 443)));
+        assert_eq!(t("https://u:pw@svc:8443/a/b?c#d"), Ok(("svc".into(), 8443)));
+        assert_eq!(t("http://[::1]:8080/x"), Ok(("::1".into(), 8080)));
+        assert_eq!(t("postgresql://db/name"), Ok(("db".into(), 5432)));
+        assert!(t("nosuchscheme://svc/")
+            .unwrap_err()
+            .contains("no port for the scheme"));
+        assert!(t("http:///path").is_err());
     }
 
     fn p(ip: &str, outcome: Outcome, ms: f64) -> Probe {

@@ -452,6 +452,10 @@ fn check_all_dead_exits_1() {
     assert!(!out.contains("picks"), "{h}");
     assert!(out.contains("without dnsfo: a program that connects to the first address (127.0.0.2) fails at once (ECONNREFUSED)"), "{h}");
     assert!(out.contains("with dnsfo:    no address answers"), "{h}");
+    assert!(
+        !out.contains("why: the first live address"),
+        "nothing is live\n{h}"
+    );
     assert!(h.elapsed_ms() < 5000, "parallel probes, bounded\n{h}");
 }
 

@@ -765,6 +765,10 @@ impl Report {
             )],
             None => vec!["no address answers: the program sees the error of its own choice".into()],
         };
+        if e.winner.is_none() {
+            // Nothing answers: there is no "first live address" to explain.
+            return lines;
+        }
         lines.push(match self.cached.winner() {
             Some(w) => format!(
                 "why: the first live address in dnsfo's order (the cached winner {w}, then the program's choice, then the resolver's order with families interleaved, RFC 8305)"

@@ -427,6 +427,28 @@ fn raw_close_mid_race_reuse_for_socketpair() {
     close_mid_race("ev-close-race-pair-sysclose", "GOT PAIR-OK");
 }
 
+/// `2026-12-02T07:12:22.973Z curl[16355] dnsfo INFO: ...`
+fn log_line_format(line: &str) -> bool {
+    let mut parts = line.splitn(4, ' ');
+    let (Some(time), Some(prog), Some("dnsfo")) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let b = time.as_bytes();
+    let time_ok = b.len() == 24
+        && b[4] == b'-'
+        && b[10] == b'T'
+        && b[19] == b'.'
+        && b[23] == b'Z'
+        && time.bytes().filter(u8::is_ascii_digit).count() == 17;
+    let prog_ok = prog
+        .strip_suffix(']')
+        .and_then(|p| p.split_once('['))
+        .is_some_and(|(name, pid)| {
+            !name.is_empty() && !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit())
+        });
+    time_ok && prog_ok
+}
+
 /// Issue 15: `DNSFO_LOG=info` shows every failover, whatever path made it, once. Before, only a
 /// steer that finished said so: a refused first address got past inside `connect` (curl, node,
 /// a C epoll client) logged nothing at info.
@@ -444,11 +466,16 @@ fn every_failover_is_logged_once_at_info() {
             let lines: Vec<&str> = d
                 .stderr
                 .lines()
-                .filter(|l| l.starts_with("dnsfo["))
+                .filter(|l| l.contains("] dnsfo "))
                 .collect();
             assert!(
                 lines.len() == 1 && lines[0].ends_with(want),
                 "{client} {layout}: want exactly one `{want}` line, got {lines:?}\n{o}"
+            );
+            assert!(
+                log_line_format(lines[0]),
+                "{client}: want `<RFC 3339 UTC ms> program[pid] dnsfo LEVEL: ...`, got {:?}",
+                lines[0]
             );
         }
     }

@@ -237,6 +237,48 @@ impl Config {
     }
 }
 
+impl std::fmt::Display for Config {
+    /// One readable line of the settings in force (for the debug log at start-up).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |d: Duration| d.as_millis();
+        if self.disabled {
+            return write!(f, "disabled (DNSFO_DISABLE)");
+        }
+        write!(f, "attempt delay {} ms", ms(self.attempt_delay))?;
+        if self.adaptive {
+            write!(
+                f,
+                " (adaptive, from measured RTTs, at least {} ms)",
+                ms(self.min_attempt_delay)
+            )?;
+        } else {
+            write!(f, " (fixed)")?;
+        }
+        write!(
+            f,
+            ", dead addresses skipped {} s, failover budget {} ms, connect timeout ",
+            self.dead_ttl.as_secs_f64(),
+            ms(self.failover_budget)
+        )?;
+        match self.connect_timeout {
+            Some(t) => write!(f, "{} ms", ms(t))?,
+            None => write!(f, "none")?,
+        }
+        match &self.cache_dir {
+            Some(d) => write!(f, ", shared cache {}", d.display())?,
+            None => write!(f, ", shared cache off")?,
+        }
+        match self.nameserver {
+            Some(n) => write!(f, ", re-resolution asks {n}")?,
+            None => write!(f, ", re-resolution asks the system's servers")?,
+        }
+        if self.stats {
+            write!(f, ", stats at exit")?;
+        }
+        Ok(())
+    }
+}
+
 /// Every `DNSFO_*` variable the library reads.
 pub const SETTINGS: &[&str] = &[
     "DNSFO_DISABLE",
@@ -303,6 +345,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_read_as_one_line() {
+        let c = Config::default();
+        let line = c.to_string();
+        assert!(
+            line.starts_with("attempt delay 250 ms (adaptive, from measured RTTs, at least 10 ms)"),
+            "{line}"
+        );
+        assert!(
+            line.contains("connect timeout none") && !line.contains('{'),
+            "{line}"
+        );
+    }
 
     #[test]
     fn unknown_dnsfo_variables_are_named_with_the_closest_setting() {

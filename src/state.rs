@@ -88,7 +88,14 @@ fn init() -> State {
         crate::stats::enable(config.log_file.clone());
     }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
-    log::debug!("initialised: {config:?}");
+    log::debug!(
+        "initialised: dnsfo {} in {}: {config}",
+        env!("CARGO_PKG_VERSION"),
+        std::env::args_os()
+            .next()
+            .map(|a| a.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
     let cache = config
         .cache_dir
         .as_deref()

@@ -427,26 +427,27 @@ fn raw_close_mid_race_reuse_for_socketpair() {
     close_mid_race("ev-close-race-pair-sysclose", "GOT PAIR-OK");
 }
 
-/// `2026-12-02T07:12:22.973Z curl[16355] dnsfo INFO: ...`
+/// `2026-12-02T07:12:22.973Z curl[16355] dnsfo INFO: ...`, possibly after part of a line the
+/// program itself was writing to the same stderr at that moment (its trace, from another thread).
 fn log_line_format(line: &str) -> bool {
-    let mut parts = line.splitn(4, ' ');
-    let (Some(time), Some(prog), Some("dnsfo")) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let b = time.as_bytes();
-    let time_ok = b.len() == 24
-        && b[4] == b'-'
-        && b[10] == b'T'
-        && b[19] == b'.'
-        && b[23] == b'Z'
-        && time.bytes().filter(u8::is_ascii_digit).count() == 17;
-    let prog_ok = prog
-        .strip_suffix(']')
-        .and_then(|p| p.split_once('['))
-        .is_some_and(|(name, pid)| {
-            !name.is_empty() && !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit())
-        });
-    time_ok && prog_ok
+    let tokens: Vec<&str> = line.split(' ').collect();
+    tokens.windows(3).any(|w| {
+        let (time, prog) = (w[0], w[1]);
+        let b = time.as_bytes();
+        let time_ok = b.len() == 24
+            && b[4] == b'-'
+            && b[10] == b'T'
+            && b[19] == b'.'
+            && b[23] == b'Z'
+            && time.bytes().filter(u8::is_ascii_digit).count() == 17;
+        let prog_ok = prog
+            .strip_suffix(']')
+            .and_then(|p| p.split_once('['))
+            .is_some_and(|(name, pid)| {
+                !name.is_empty() && !pid.is_empty() && pid.bytes().all(|c| c.is_ascii_digit())
+            });
+        w[2] == "dnsfo" && time_ok && prog_ok
+    })
 }
 
 /// Issue 15: `DNSFO_LOG=info` shows every failover, whatever path made it, once. Before, only a

@@ -256,20 +256,12 @@ fn blocking(
     let (head, delay, news) = {
         let h = s.health.read();
         let winner = h.winner(&known.name, port);
-        let head = if h.dead_until(&at(chosen), now).is_none() {
-            Some(addr)
-        } else {
-            winner
-                .filter(|w| w.is_ipv4() == chosen.is_ipv4() && known.addrs.contains(w))
-                .filter(|w| h.dead_until(&at(*w), now).is_none())
-                .map(at)
-        };
-        let delay = if s.config.adaptive {
-            let history = h.rtt_of(known.addrs.iter().map(|ip| at(*ip)));
-            plan::attempt_delay(history, s.config.min_attempt_delay, s.config.attempt_delay)
-        } else {
-            s.config.attempt_delay
-        };
+        let live = |ip: IpAddr| known.addrs.contains(&ip) && h.dead_until(&at(ip), now).is_none();
+        // A head of the other family needs the whole plan (the socket may not reach it).
+        let head = plan::head(chosen, winner, live)
+            .filter(|hd| hd.is_ipv4() == chosen.is_ipv4())
+            .map(|hd| if hd == chosen { addr } else { at(hd) });
+        let delay = delay_with(&h, &s.config, known.addrs.iter().map(|ip| at(*ip)));
         let news = head.is_none_or(|hd| {
             winner != Some(hd.ip()) || (s.config.adaptive && h.rtt_wanted(&hd, now))
         });
@@ -446,12 +438,10 @@ fn new_steer(
         .first()
         .and_then(|o| o.result.err())
         .unwrap_or(libc::ECONNREFUSED);
-    let Some(RaceParts { tmpl, queue }) = first.race.as_deref().map(|r| RaceParts {
-        tmpl: r.tmpl.clone(),
-        queue: r.queue.clone(),
-    }) else {
+    let Some(race) = first.race.take() else {
         return Err(errno);
     };
+    let RaceParts { tmpl, queue } = *race;
     Steer::new(
         Start {
             fd: first.fd,
@@ -1031,12 +1021,22 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
 /// The attempt delay for a connect to these candidates: fixed, or (adaptive) from the RTTs
 /// measured for them (`plan::attempt_delay`).
 fn delay_for(s: &State, candidates: impl IntoIterator<Item = SocketAddr>) -> Duration {
-    let c = &s.config;
+    if !s.config.adaptive {
+        return s.config.attempt_delay;
+    }
+    delay_with(&s.health.read(), &s.config, candidates)
+}
+
+/// [`delay_for`] with the health memory already read.
+fn delay_with(
+    h: &crate::health::Health,
+    c: &crate::config::Config,
+    candidates: impl IntoIterator<Item = SocketAddr>,
+) -> Duration {
     if !c.adaptive {
         return c.attempt_delay;
     }
-    let history = s.health.read().rtt_of(candidates);
-    plan::attempt_delay(history, c.min_attempt_delay, c.attempt_delay)
+    plan::attempt_delay(h.rtt_of(candidates), c.min_attempt_delay, c.attempt_delay)
 }
 
 /// The kernel's RTT for the connected `fd` when the health memory wants a sample of `addr`

@@ -36,10 +36,7 @@ pub fn plan(input: &Input) -> Vec<IpAddr> {
             None => live.push(*ip),
         }
     }
-    let head = live
-        .contains(&input.chosen)
-        .then_some(input.chosen)
-        .or_else(|| input.winner.filter(|w| live.contains(w)));
+    let head = head(input.chosen, input.winner, |ip| live.contains(&ip));
     let mut out = Vec::with_capacity(input.known.len());
     if let Some(h) = head {
         out.push(h);
@@ -64,6 +61,21 @@ pub fn plan(input: &Input) -> Vec<IpAddr> {
     dead.sort();
     out.extend(dead.into_iter().map(|(_, _, ip)| ip));
     out
+}
+
+/// The first address of a plan: the program's choice while it is live, else the known winner if
+/// that is live, else none (the rest of the plan decides). `live`: an address of the name that
+/// is not known dead. (A blocking connect asks this alone: the whole plan waits for a race.)
+pub fn head(
+    chosen: IpAddr,
+    winner: Option<IpAddr>,
+    live: impl Fn(IpAddr) -> bool,
+) -> Option<IpAddr> {
+    if live(chosen) {
+        Some(chosen)
+    } else {
+        winner.filter(|w| live(*w))
+    }
 }
 
 /// The order a lookup's answer is given back in: the winner first, known-dead addresses last

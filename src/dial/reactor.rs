@@ -311,12 +311,11 @@ fn visit(
             }
             return None;
         }
-        // Counted before the fd is released: from here on the program may see its connect
-        // done, read and exit, and the exit waits for this record (`wait_for_finishing`).
-        FINISHING.fetch_add(1, Ordering::SeqCst);
         let done = crate::failover::take_settled(slot);
-        if done.is_none() {
-            FINISHING.fetch_sub(1, Ordering::SeqCst);
+        if done.is_some() {
+            // Counted while the fd's lock is held (the program cannot see its connect done
+            // yet, then read and exit): the exit waits for this record (`wait_for_finishing`).
+            FINISHING.fetch_add(1, Ordering::SeqCst);
         }
         done
     });

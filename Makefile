@@ -27,7 +27,7 @@ PKGLIBDIR := $(PREFIX)/lib/dnsfo
 MAN1DIR := $(PREFIX)/share/man/man1
 DOCDIR := $(PREFIX)/share/doc/dnsfo
 
-VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+VERSION := $(shell sed -n '/^\[workspace\.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
 
 LIB := $(RELEASE_DIR)/libdnsfo.so
 BIN := $(RELEASE_DIR)/dnsfo

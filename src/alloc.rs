@@ -116,3 +116,50 @@ unsafe impl GlobalAlloc for WithReserve {
         p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::allocations;
+    use crate::registry::{normal, Registry, Scope};
+    use std::borrow::Cow;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_counter_sees_an_allocation() {
+        let before = allocations();
+        let v: Vec<u64> = std::hint::black_box(Vec::with_capacity(4));
+        assert!(
+            allocations() > before,
+            "the test allocator is not installed"
+        );
+        drop(v);
+    }
+
+    #[test]
+    fn a_repeated_lookup_allocates_nothing() {
+        let mut r = Registry::default();
+        let addrs = [ip("127.0.0.2"), ip("127.0.0.3")];
+        r.learn("svc.test", Scope::V4, &addrs, None);
+        let nodes = [(0x1000, addrs[0]), (0x2000, addrs[1])];
+        // The first answer grows the handed-out table to what the program needs.
+        r.hand_out("svc.test", &nodes);
+        r.take_back(&[0x1000, 0x2000]);
+        let before = allocations();
+        for _ in 0..100 {
+            // What `learn::learn` does with an answer that repeats (under the read lock).
+            let name = normal("svc.test");
+            assert!(r.repeats(&name, Scope::V4, &addrs));
+            r.hand_out(&name, &nodes);
+            assert!(r.name_for(&addrs[0], || 0).is_some());
+            r.take_back(&[0x1000, 0x2000]);
+            let order = crate::plan::lookup_order(&addrs, Some(addrs[0]), &|_| None);
+            assert!(order.is_none());
+        }
+        assert_eq!(allocations() - before, 0);
+        assert!(matches!(normal("Svc.Test."), Cow::Owned(_)));
+    }
+}

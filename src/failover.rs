@@ -15,9 +15,11 @@
 
 use crate::dial::blocking::Blocking;
 use crate::dial::steer::{self, Start, Status, Steer};
-use crate::dial::{self, reactor, Template};
+use crate::dial::{self, Template};
 use crate::fdtable::FdState;
+use crate::lifecycle;
 use crate::plan::{self, Input};
+use crate::reactor;
 use crate::registry::{Known, Scope};
 use crate::resolver;
 use crate::state::{self, State, FDS};
@@ -493,7 +495,7 @@ pub fn handover(s: &'static State, steer: Box<Steer>) {
         }
         steer.is_none()
     }) == Some(true);
-    if placed && !reactor::schedule(s, fd, id, at) {
+    if placed && !reactor::schedule(s, fd, id, at, finish) {
         // No reactor: nobody would advance it; the program's own attempt simply goes on.
         drop(FDS.update(fd, |st| st.steer.take()));
     }
@@ -673,7 +675,7 @@ pub fn advance(s: &'static State, fd: c_int) -> Option<Status> {
         let slot = slot.as_deref_mut()?;
         let status = slot.steer.as_deref_mut()?.advance(now);
         let done = if status.settled() {
-            take_settled(slot)
+            slot.take_settled()
         } else {
             None
         };
@@ -839,15 +841,6 @@ pub fn before_exec(s: &'static State) {
     }
 }
 
-/// Takes a settled steer off its fd's record, leaving the errno to report behind.
-pub fn take_settled(slot: &mut FdState) -> Option<Box<Steer>> {
-    let steer = slot.steer.take()?;
-    if let Status::Failed { report: Some(e) } = steer.status() {
-        slot.report = Some(e);
-    }
-    Some(steer)
-}
-
 /// Records what a settled steer found out, logs it, and closes dnsfo's fds of it.
 pub fn finish(s: &State, steer: Box<Steer>) {
     match steer.status() {
@@ -982,14 +975,14 @@ fn reachable(
 /// Asks DNS again for a steer, in the background: the answer is recorded, and handed to the
 /// steer through `cell`.
 fn reresolve_later(name: &str, cell: steer::Answer) {
-    let Some(s) = state::get() else {
+    let Some(s) = lifecycle::get() else {
         *cell.lock() = Some(None);
         return;
     };
     let owned = name.to_string();
     resolver::resolve_later(&s.config, name, move |answer| {
         let addrs = answer.map(|a| {
-            if let Some(s) = state::get() {
+            if let Some(s) = lifecycle::get() {
                 s.registry
                     .write()
                     .learn(&owned, Scope::Both, &a.addrs, Some(a.valid_until));
@@ -1130,11 +1123,11 @@ fn share_rtt(s: &State, name: &str, addr: SocketAddr, rtt: plan::Rtt) {
         {
             return;
         }
-        let known = crate::cache::rtts_for(&cached.entries, name, &[addr.ip()])
+        let known = dnsfo_core::cache::rtts_for(&cached.entries, name, &[addr.ip()])
             .into_iter()
             .find(|e| e.port == addr.port())
             .and_then(|e| match e.kind {
-                crate::cache::Kind::Rtt { srtt_us, .. } => Some(srtt_us),
+                dnsfo_core::cache::Kind::Rtt { srtt_us, .. } => Some(srtt_us),
                 _ => None,
             });
         if let Some(k) = known {

@@ -14,18 +14,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
+pub use crate::dial::SockOpt;
+
 const CHUNK: usize = 1024;
 const CHUNKS: usize = 1024;
 /// Options remembered per socket at most (a program setting more is unusual; the rest still
 /// apply to its own socket, just not to replacements).
 pub const MAX_OPTS: usize = 64;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SockOpt {
-    pub level: i32,
-    pub name: i32,
-    pub value: Vec<u8>,
-}
 
 /// A registration the program made with `epoll_ctl` for this fd. The wait hooks use it to tell
 /// which fd an event is about (epoll reports only the program's `data`) and to re-arm an
@@ -81,6 +76,15 @@ pub fn special_fds() -> Vec<i32> {
 }
 
 impl FdState {
+    /// Takes a settled steer off this record, leaving the errno to report behind.
+    pub fn take_settled(&mut self) -> Option<Box<crate::dial::steer::Steer>> {
+        let steer = self.steer.take()?;
+        if let crate::dial::steer::Status::Failed { report: Some(e) } = steer.status() {
+            self.report = Some(e);
+        }
+        Some(steer)
+    }
+
     pub fn is_special(&self) -> bool {
         self.steer.is_some() || self.report.is_some()
     }

@@ -110,23 +110,24 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
             cached.stamp = stamp;
         }
     }
-    let seeds: Vec<(u16, IpAddr)> = crate::cache::winners_for(&cached.entries, name, addrs)
+    let seeds: Vec<(u16, IpAddr)> = dnsfo_core::cache::winners_for(&cached.entries, name, addrs)
         .into_iter()
         .map(|e| (e.port, e.ip))
         .collect();
-    let now_ms = crate::cache::now_ms();
-    let dead: Vec<(SocketAddr, Duration)> = crate::cache::dead_for(&cached.entries, name, addrs)
-        .into_iter()
-        .map(|e| {
-            let left = Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
-            (SocketAddr::new(e.ip, e.port), left)
-        })
-        .collect();
+    let now_ms = dnsfo_core::cache::now_ms();
+    let dead: Vec<(SocketAddr, Duration)> =
+        dnsfo_core::cache::dead_for(&cached.entries, name, addrs)
+            .into_iter()
+            .map(|e| {
+                let left = Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
+                (SocketAddr::new(e.ip, e.port), left)
+            })
+            .collect();
     let rtts: Vec<(SocketAddr, crate::plan::Rtt)> =
-        crate::cache::rtts_for(&cached.entries, name, addrs)
+        dnsfo_core::cache::rtts_for(&cached.entries, name, addrs)
             .into_iter()
             .filter_map(|e| match e.kind {
-                crate::cache::Kind::Rtt { srtt_us, var_us } => Some((
+                dnsfo_core::cache::Kind::Rtt { srtt_us, var_us } => Some((
                     SocketAddr::new(e.ip, e.port),
                     crate::plan::Rtt { srtt_us, var_us },
                 )),

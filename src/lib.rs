@@ -12,21 +12,20 @@
 //!
 //! **Where is the connect decided?** [`failover::connect`].
 
+// The pure core, under the names the library's modules use.
+pub use dnsfo_core::{config, health, literal, plan, registry};
+
 pub mod alloc;
-pub mod cache;
-pub mod config;
 pub mod copies;
 pub mod dial;
 pub mod failover;
 pub mod fdtable;
 pub mod forksafe;
 pub mod guard;
-pub mod health;
 pub mod learn;
-pub mod literal;
+pub mod lifecycle;
 pub mod logging;
-pub mod plan;
-pub mod registry;
+pub mod reactor;
 pub mod resolver;
 pub mod state;
 pub mod stats;
@@ -35,6 +34,6 @@ pub mod sys;
 #[cfg(not(test))]
 mod hooks;
 
-#[cfg(not(test))]
+// Installed in the unit tests too: they count allocations through it (`alloc::allocations`).
 #[global_allocator]
 static ALLOCATOR: alloc::WithReserve = alloc::WithReserve;

@@ -1,45 +1,18 @@
-//! `DNSFO_STATS=1`: counters kept while the program runs and one summary line at exit.
+//! `DNSFO_STATS=1`: the summary line at exit (the counters are `dnsfo_core::stats`).
 //!
-//! Owns: the counters (relaxed atomics: cheap, and exactness across threads does not matter for
-//! a summary) and the exit line. Must never: write anything unless asked, or take a lock.
+//! Owns: arming and writing the exit line. Must never: write anything unless asked, or take a
+//! lock.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+pub use dnsfo_core::stats::*;
 use std::sync::OnceLock;
 
-/// Linux gives up on a silent peer after about 127 s (6 SYN retries): what a program without
-/// dnsfo waits for each silent address it tries.
-pub const KERNEL_SYN_TIMEOUT_MS: u64 = 127_000;
-
-pub static LOOKUPS: AtomicU64 = AtomicU64::new(0);
-pub static CONNECTS: AtomicU64 = AtomicU64::new(0);
-pub static FAILOVERS: AtomicU64 = AtomicU64::new(0);
-pub static MARKED_DEAD: AtomicU64 = AtomicU64::new(0);
-pub static SAVED_MS: AtomicU64 = AtomicU64::new(0);
-
 static SINK: OnceLock<Option<std::path::PathBuf>> = OnceLock::new();
-
-pub fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Relaxed);
-}
 
 /// Arms the exit line; `log_file` is where it goes (stderr when `None`).
 pub fn enable(log_file: Option<std::path::PathBuf>) {
     if SINK.set(log_file).is_ok() {
         crate::sys::at_exit(report);
     }
-}
-
-/// The summary line.
-pub fn line() -> String {
-    format!(
-        "dnsfo[{}] stats: lookups learned {}, connects seen {}, failovers {}, addresses marked dead {}, time saved {:.1} s",
-        std::process::id(),
-        LOOKUPS.load(Relaxed),
-        CONNECTS.load(Relaxed),
-        FAILOVERS.load(Relaxed),
-        MARKED_DEAD.load(Relaxed),
-        SAVED_MS.load(Relaxed) as f64 / 1000.0
-    )
 }
 
 extern "C" fn report() {

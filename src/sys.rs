@@ -9,7 +9,7 @@
 use libc::{c_char, c_int, c_void, hostent, size_t, sockaddr, socklen_t};
 use std::ffi::CStr;
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Resolves a symbol in the libraries loaded after dnsfo (`RTLD_NEXT`), once.
@@ -310,41 +310,7 @@ fn check(ret: c_int) -> Result<c_int, c_int> {
     }
 }
 
-/// Reads a socket address the program passed in. `None` for null, short, or non-IP addresses.
-///
-/// # Safety
-/// `addr` must be null or point to at least `len` readable bytes.
-pub unsafe fn read_sockaddr(addr: *const sockaddr, len: socklen_t) -> Option<SocketAddr> {
-    if addr.is_null() || (len as usize) < size_of::<libc::sa_family_t>() {
-        return None;
-    }
-    // SAFETY: at least the family field is readable (checked above); unaligned read because the
-    // program's buffer carries no alignment promise.
-    let family = unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) };
-    match c_int::from(family) {
-        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
-            // SAFETY: length checked for sockaddr_in.
-            let sin = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in) };
-            let ip = Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr));
-            Some(SocketAddr::V4(SocketAddrV4::new(
-                ip,
-                u16::from_be(sin.sin_port),
-            )))
-        }
-        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
-            // SAFETY: length checked for sockaddr_in6.
-            let s6 = unsafe { std::ptr::read_unaligned(addr as *const libc::sockaddr_in6) };
-            let ip = Ipv6Addr::from(s6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(
-                ip,
-                u16::from_be(s6.sin6_port),
-                s6.sin6_flowinfo,
-                s6.sin6_scope_id,
-            )))
-        }
-        _ => None,
-    }
-}
+pub use dnsfo_os::sockaddr::read as read_sockaddr;
 
 /// A socket address in C form.
 #[derive(Clone, Copy)]
@@ -525,22 +491,7 @@ pub fn write_all(fd: c_int, mut buf: &[u8]) {
 pub fn errno_name(e: c_int) -> &'static str {
     match e {
         0 => "failed (error left for the program)",
-        libc::ECONNREFUSED => "ECONNREFUSED",
-        libc::ETIMEDOUT => "ETIMEDOUT",
-        libc::EHOSTUNREACH => "EHOSTUNREACH",
-        libc::ENETUNREACH => "ENETUNREACH",
-        libc::EINPROGRESS => "EINPROGRESS",
-        libc::EINTR => "EINTR",
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL",
-        libc::EADDRINUSE => "EADDRINUSE",
-        libc::ECONNRESET => "ECONNRESET",
-        libc::ECONNABORTED => "ECONNABORTED",
-        libc::EACCES => "EACCES",
-        libc::EPERM => "EPERM",
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
-        libc::EALREADY => "EALREADY",
-        libc::EISCONN => "EISCONN",
-        _ => "error",
+        e => dnsfo_core::errno::name(e).unwrap_or("error"),
     }
 }
 

@@ -23,7 +23,7 @@
 //! | 11 quiet by default | `quiet_by_default` |
 //! | 12 exported symbols (the hooks and dnsfo's own `dnsfo_pass_through`), `LD_BIND_NOW` | `symbols_and_bind_now` |
 //! | 13 flapping servers | `flapping_servers` |
-//! | 14 property tests | `src/plan.rs` (proptest) |
+//! | 14 property tests | `crates/dnsfo-core/src/plan.rs` (proptest) |
 //! | what bypasses libc (io_uring, Go): no harm | `io_uring_no_harm`, `go_static_and_cgo_no_harm` |
 
 use std::time::Duration;

@@ -86,12 +86,12 @@ def lib_path() -> Path:
 
 
 def lib_stale() -> bool:
-    """True when the default library is older than a file of src/ or Cargo.toml (a hint only)."""
+    """True when the default library is older than a Rust source of it or Cargo.toml (a hint only)."""
     lib = lib_path()
     if os.environ.get("DNSFO_LIB") or not lib.exists():
         return False
     built = lib.stat().st_mtime
-    sources = [REPO / "Cargo.toml", *(REPO / "src").rglob("*.rs")]
+    sources = [REPO / "Cargo.toml", *(REPO / "src").rglob("*.rs"), *(REPO / "crates").rglob("*.rs")]
     return any(p.stat().st_mtime > built for p in sources if p.exists())
 
 

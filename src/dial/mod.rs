@@ -2,8 +2,8 @@
 //! socket"). [`steer`] is the one state machine: the program's socket makes every attempt that
 //! can win, shadow probes find out which other address is live, and the program's socket is
 //! moved there. Two drivers run it: [`blocking`] in the program's thread (the program waits in
-//! `connect` anyway), [`reactor`] on one background thread for non-blocking connects, so that an
-//! event loop never stalls.
+//! `connect` anyway), and `crate::reactor` on one background thread for non-blocking connects,
+//! so that an event loop never stalls; [`watch`] is that thread's epoll registrations.
 //!
 //! Owns: probe sockets (created, raced, closed) and dnsfo's duplicate of a steered socket. Must
 //! never: connect to an address it was not given, put any other file description on the
@@ -11,14 +11,21 @@
 //! are restored on every path).
 
 pub mod blocking;
-pub mod reactor;
 pub mod steer;
+pub mod watch;
 
-use crate::fdtable::SockOpt;
 use crate::sys::{self, RawAddr};
 use libc::c_int;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+
+/// A socket option the program set (`setsockopt`), to set again on a replacement socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SockOpt {
+    pub level: i32,
+    pub name: i32,
+    pub value: Vec<u8>,
+}
 
 /// What a replacement socket must look like: the program's socket as the program set it up.
 #[derive(Clone, Debug)]

@@ -696,7 +696,7 @@ impl Steer {
                 self.outcomes.push(Outcome::abandoned(p.addr, elapsed));
             }
             if p.watched {
-                super::reactor::unwatch(p.fd);
+                super::watch::unwatch(p.fd);
             }
             sys::close_fd(p.fd);
         }
@@ -814,7 +814,7 @@ impl Steer {
             self.outcomes
                 .push(Outcome::abandoned(p.addr, p.started.elapsed()));
             if p.watched {
-                super::reactor::unwatch(p.fd);
+                super::watch::unwatch(p.fd);
             }
             sys::close_fd(p.fd);
         }
@@ -826,12 +826,12 @@ impl Drop for Steer {
     fn drop(&mut self) {
         for p in &self.probes {
             if p.watched {
-                super::reactor::unwatch(p.fd);
+                super::watch::unwatch(p.fd);
             }
             sys::close_fd(p.fd);
         }
         if self.watched {
-            super::reactor::unwatch(self.handle);
+            super::watch::unwatch(self.handle);
         }
         sys::close_fd(self.handle);
         if let Some(i) = self.mark.take() {

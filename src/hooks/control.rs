@@ -7,5 +7,5 @@
 /// Makes every hook of this process pass straight through from now on.
 #[no_mangle]
 pub extern "C" fn dnsfo_pass_through() {
-    crate::state::pass_through_from_now_on();
+    crate::lifecycle::pass_through_from_now_on();
 }

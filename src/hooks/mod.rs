@@ -15,7 +15,8 @@ mod sockcalls;
 mod socket;
 mod wait;
 
-use crate::state::{self, State};
+use crate::lifecycle;
+use crate::state::State;
 
 /// Runs `f` inside dnsfo, with thread cancellation off: `None` when this thread is already
 /// inside (the call must go straight to libc), when dnsfo is disabled, or when `f` panicked.
@@ -27,5 +28,5 @@ fn inside<R>(f: impl FnOnce(&'static State) -> R) -> Option<R> {
     let _deferred = crate::sys::CancelDeferred::new();
     let _entered = crate::guard::enter()?;
     let _cancel = crate::sys::CancelOff::new();
-    crate::guard::contain(|| state::get().map(f)).flatten()
+    crate::guard::contain(|| lifecycle::get().map(f)).flatten()
 }

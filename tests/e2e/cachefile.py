@@ -55,7 +55,7 @@ import hermetic as H  # noqa: E402  (namespace, servers, clean_env, Result, emit
 
 PORT = H.DEFAULT_PORT
 REFUSED, SILENT, UP = "127.0.0.2", "127.0.0.2", "127.0.0.3"
-MAX_ENTRIES = 256  # src/cache.rs
+MAX_ENTRIES = 256  # crates/dnsfo-core/src/cache.rs
 LONG_TTL_MS = 12 * 3600 * 1000
 N_SERIAL = 50  # short-lived processes, one after another
 N_PARALLEL = 10  # ... at once

@@ -10,7 +10,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
-pub const DNSFO: &str = env!("CARGO_BIN_EXE_dnsfo");
+/// The `dnsfo` command of this build (crate `dnsfo-cli`, a workspace member, so not a binary of
+/// this package: it is found where cargo puts it, beside `libdnsfo.so`).
+#[cfg(not(debug_assertions))]
+pub const DNSFO: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/../release/dnsfo");
+#[cfg(debug_assertions)]
+pub const DNSFO: &str = concat!(env!("CARGO_TARGET_TMPDIR"), "/../debug/dnsfo");
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/lib/hermetic.py");
 
 /// Prints why a test does nothing, so a skip is visible in `cargo test -- --nocapture` and in
@@ -21,7 +26,8 @@ pub fn skip(test: &str, why: &str) {
 
 /// The directory the cargo-built `dnsfo` binary and `libdnsfo.so` live in.
 pub fn release_dir() -> PathBuf {
-    Path::new(DNSFO).parent().unwrap().to_path_buf()
+    let dir = Path::new(DNSFO).parent().unwrap();
+    dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// The library next to the binary; the tests need it built (`cargo build --release`).

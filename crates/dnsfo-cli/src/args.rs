@@ -78,21 +78,22 @@ pub fn no_value(name: &str, inline: &Option<OsString>) -> Result<(), String> {
     }
 }
 
-/// A whole number of milliseconds in `0..=max` (the same rule as `DNSFO_*_MS`).
+/// A whole number of milliseconds in `0..=max`: `dnsfo_core::config::parse_ms`, the rule of
+/// every `DNSFO_*_MS` setting, with an error that says which part is wrong.
 pub fn parse_ms(name: &str, value: &OsStr, max: u64) -> Result<u64, String> {
     let v = value.to_string_lossy();
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{name}: '{v}' is not a whole number of milliseconds (expected 0..={max})"
-        ));
+    if let Some(n) = dnsfo_core::config::parse_ms(&v, max) {
+        return Ok(n);
     }
-    let digits = v.trim_start_matches('0');
-    match digits.parse::<u64>() {
-        Ok(n) if n <= max => Ok(n),
-        _ if digits.is_empty() => Ok(0),
-        _ => Err(format!(
-            "{name}: {v} ms is out of range (expected 0..={max})"
-        )),
+    let t = v.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        Err(format!(
+            "{name}: {t} ms is out of range (expected 0..={max})"
+        ))
+    } else {
+        Err(format!(
+            "{name}: '{v}' is not a whole number of milliseconds (expected 0..={max})"
+        ))
     }
 }
 

@@ -149,13 +149,13 @@ pub fn main(argv: Vec<OsString>) -> u8 {
             eprintln!("dnsfo run: {}: no such file", p.display());
             return 127;
         }
-        if !p.is_file() || !executable(&p) {
+        if !p.is_file() || !crate::which::executable(&p) {
             eprintln!("dnsfo run: {}: not an executable file", p.display());
             return 126;
         }
         p
     } else {
-        match which(prog) {
+        match crate::which::which(prog) {
             Some(p) => p,
             None => {
                 eprintln!(
@@ -251,34 +251,6 @@ fn verdict(e: &elf::Elf) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-fn executable(p: &Path) -> bool {
-    let Ok(c) = std::ffi::CString::new(p.as_os_str().as_bytes()) else {
-        return false;
-    };
-    // SAFETY: `c` is a valid NUL-terminated path.
-    unsafe { libc::access(c.as_ptr(), libc::X_OK) == 0 }
-}
-
-/// `PROG` on `PATH`, as `type -P` finds it (an empty entry is the current directory).
-pub fn which(prog: &OsStr) -> Option<PathBuf> {
-    if prog.as_bytes().contains(&b'/') {
-        return Some(PathBuf::from(prog));
-    }
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
-    for dir in path.as_bytes().split(|&b| b == b':') {
-        let dir = if dir.is_empty() {
-            Path::new(".")
-        } else {
-            Path::new(OsStr::from_bytes(dir))
-        };
-        let cand = dir.join(prog);
-        if cand.is_file() && executable(&cand) {
-            return Some(cand);
-        }
-    }
-    None
 }
 
 /// Where `libdnsfo.so` is, or why it cannot be found.

@@ -180,7 +180,7 @@ struct Client {
 
 impl Client {
     fn find() -> Option<Client> {
-        if let Some(p) = run::which("python3".as_ref()) {
+        if let Some(p) = crate::which::which("python3".as_ref()) {
             return Some(Client {
                 label: "python3, socket.connect((name, port)): the first address only",
                 program: p,
@@ -188,7 +188,7 @@ impl Client {
                 shown: "python3 -c '<socket.connect to the first address>'".into(),
             });
         }
-        run::which("perl".as_ref()).map(|p| Client {
+        crate::which::which("perl".as_ref()).map(|p| Client {
             label: "perl, IO::Socket::INET without a timeout: one address after the other",
             program: p,
             args: vec!["-e".into(), PL.into()],
@@ -346,7 +346,7 @@ impl Demo {
                 "     {} after {:.1} s: cut off (the kernel would keep trying for ~{} s)",
                 st.red("no answer"),
                 before.elapsed.as_secs_f64(),
-                syn_timeout_s()
+                dnsfo_os::kernel::syn_timeout_s()
             );
         } else {
             print_indented(&before.stdout, "     ");
@@ -406,15 +406,6 @@ fn clean(mut c: Command) -> Command {
         }
     }
     c
-}
-
-fn syn_timeout_s() -> u64 {
-    let retries = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_syn_retries")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(6)
-        .min(20);
-    (1u64 << (retries + 1)) - 1
 }
 
 fn print_indented(text: &str, indent: &str) {

@@ -13,17 +13,25 @@
 //! a steer other than through that fd's lock (checking the steer's id), or run the program's
 //! signal handlers (it blocks every signal).
 
+use crate::dial::steer::Steer;
+use crate::dial::watch::{self, watch};
 use crate::forksafe::SpinLock;
 use crate::state::{State, FDS};
 use crate::sys;
 use libc::c_int;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const WAKE_TOKEN: u64 = u64::MAX;
+
+/// What becomes of a steer the reactor settled: recording, logging, closing its fds. The
+/// decision layer's business, so it is handed in (with the first `schedule`) rather than named
+/// here.
+pub type Finish = fn(&State, Box<Steer>);
+static FINISH: OnceLock<Finish> = OnceLock::new();
 /// Steers the reactor has taken off their fd (the program can see the outcome already) and not
 /// yet recorded and logged.
 static FINISHING: AtomicUsize = AtomicUsize::new(0);
@@ -39,8 +47,6 @@ struct Handle {
 }
 
 static REACTOR: SpinLock<Option<Handle>> = SpinLock::new(None);
-/// The reactor's epoll fd, for `unwatch` from any thread (-1: none).
-static EPFD: AtomicI32 = AtomicI32::new(-1);
 /// Timers handed over by other threads: (when, fd, steer id).
 static DUE: SpinLock<Vec<(Instant, c_int, u64)>> = SpinLock::new(Vec::new());
 /// When the reactor will next look at its timers, in ns after `base()`; 0 = it is awake and
@@ -58,7 +64,8 @@ fn ns(t: Instant) -> u64 {
 
 /// Asks the reactor to look at the steer `id` on `fd` at `at`. `false` when no reactor can run
 /// (the steer must then be dropped: nobody would advance it).
-pub fn schedule(state: &'static State, fd: c_int, id: u64, at: Instant) -> bool {
+pub fn schedule(state: &'static State, fd: c_int, id: u64, at: Instant, finish: Finish) -> bool {
+    let _ = FINISH.set(finish);
     {
         let mut due = DUE.lock();
         if due.len() >= MAX_STEERS * 4 {
@@ -97,34 +104,6 @@ fn kick(state: &'static State) -> bool {
     true
 }
 
-fn token(fd: c_int, sock: c_int) -> u64 {
-    ((fd as u32 as u64) << 32) | sock as u32 as u64
-}
-
-/// Lets the reactor hear about `sock` (a probe, or a steer's duplicate of the program's socket)
-/// of the steer on `fd`. Edge-triggered: each change of state is one event.
-pub fn watch(fd: c_int, sock: c_int) -> bool {
-    let epfd = EPFD.load(Ordering::Acquire);
-    epfd >= 0
-        && sys::epoll_op(
-            epfd,
-            libc::EPOLL_CTL_ADD,
-            sock,
-            (libc::EPOLLOUT | libc::EPOLLERR | libc::EPOLLHUP | libc::EPOLLET) as u32,
-            token(fd, sock),
-        )
-        .is_ok()
-}
-
-/// Before closing a watched socket: a duplicate of the program's socket keeps the description
-/// (and so the registration) alive after dnsfo's own copy is closed.
-pub fn unwatch(sock: c_int) {
-    let epfd = EPFD.load(Ordering::Acquire);
-    if epfd >= 0 {
-        let _ = sys::epoll_op(epfd, libc::EPOLL_CTL_DEL, sock, 0, 0);
-    }
-}
-
 fn spawn(state: &'static State) -> Option<Handle> {
     let epfd = sys::epoll_new().ok()?;
     let wake = match sys::eventfd_new() {
@@ -147,7 +126,7 @@ fn spawn(state: &'static State) -> Option<Handle> {
         sys::close_fd(wake);
         return None;
     }
-    EPFD.store(epfd, Ordering::Release);
+    watch::set_epfd(epfd);
     static AT_EXIT: AtomicBool = AtomicBool::new(false);
     if !AT_EXIT.swap(true, Ordering::SeqCst) {
         sys::at_exit(wait_for_finishing);
@@ -164,7 +143,7 @@ fn spawn(state: &'static State) -> Option<Handle> {
         }),
         Err(e) => {
             log::warn!("cannot start the reactor thread: {e}");
-            EPFD.store(-1, Ordering::Release);
+            watch::set_epfd(-1);
             sys::close_fd(epfd);
             sys::close_fd(wake);
             None
@@ -195,7 +174,7 @@ pub fn after_fork_child() {
     DUE.lock().clear();
     // The parent's reactor thread is not here: nothing it was finishing will end here.
     FINISHING.store(0, Ordering::SeqCst);
-    EPFD.store(-1, Ordering::Release);
+    watch::set_epfd(-1);
     PLANNED.store(u64::MAX, Ordering::SeqCst);
     if let Some(h) = REACTOR.lock().take() {
         sys::close_fd(h.wake);
@@ -253,7 +232,7 @@ fn turn(
             sys::eventfd_drain(wake);
             continue;
         }
-        let (fd, sock) = ((ev.u64 >> 32) as c_int, ev.u64 as u32 as c_int);
+        let (fd, sock) = watch::parts(ev.u64);
         visit(state, fd, None, Some(sock), timers);
     }
     let now = Instant::now();
@@ -311,7 +290,7 @@ fn visit(
             }
             return None;
         }
-        let done = crate::failover::take_settled(slot);
+        let done = slot.take_settled();
         if done.is_some() {
             // Counted while the fd's lock is held (the program cannot see its connect done
             // yet, then read and exit): the exit waits for this record (`wait_for_finishing`).
@@ -320,7 +299,10 @@ fn visit(
         done
     });
     if let Some(steer) = done {
-        crate::failover::finish(state, steer);
+        match FINISH.get() {
+            Some(finish) => finish(state, steer),
+            None => drop(steer),
+        }
         FINISHING.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -1,16 +1,18 @@
 //! `dnsfo check NAME[:PORT]`: what dnsfo sees for a name. Resolves it as the system does
 //! (`getaddrinfo`, `AF_UNSPEC`, `SOCK_STREAM`, the system's order), probes every address at once
-//! with a bounded TCP connect, and shows the order dnsfo's planner (`src/plan.rs`, the library's
+//! with a bounded TCP connect, and shows the order dnsfo's planner (`dnsfo_core::plan`, the library's
 //! own code) would try them in, which address it would end up on, and roughly how fast, against
 //! what a program that only tries the first address gets.
 
 use crate::args::{self, Item, Parser};
 use crate::term::Style;
-use crate::{cache, plan};
+use dnsfo_core::config::Config;
+use dnsfo_core::{cache, plan};
+use dnsfo_os::cachefile::Cache;
 use std::ffi::{CStr, CString, OsString};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -44,7 +46,7 @@ Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage
 when NAME cannot be resolved.
 ";
 
-/// What the shared winner cache (`src/cache.rs`, read as the library reads it) says about this
+/// What the shared winner cache (`dnsfo_os::cachefile`, read as the library reads it) says about this
 /// (name, port): a fresh program starts from it.
 #[derive(Debug)]
 enum Cached {
@@ -64,28 +66,18 @@ enum Cached {
 }
 
 impl Cached {
-    fn read(host: &str, port: u16, known: &[IpAddr]) -> Cached {
-        let on = match std::env::var("DNSFO_CACHE") {
-            Ok(v) => !matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "0" | "false" | "no" | "off"
-            ),
-            Err(_) => true,
-        };
-        if !on {
-            return Cached::Off("DNSFO_CACHE=0");
-        }
-        let dir = match std::env::var_os("DNSFO_CACHE_DIR").filter(|d| !d.is_empty()) {
-            Some(d) if d.as_encoded_bytes().starts_with(b"/") => Some(PathBuf::from(d)),
-            _ => cache::default_dir(|k| std::env::var_os(k)),
-        };
-        let Some(dir) = dir else {
-            return Cached::Off("no HOME or XDG_RUNTIME_DIR");
+    fn read(host: &str, port: u16, known: &[IpAddr], config: &Config) -> Cached {
+        let Some(dir) = config.cache_dir.clone() else {
+            return Cached::Off(if config.cache_disabled {
+                "DNSFO_CACHE=0"
+            } else {
+                "no HOME or XDG_RUNTIME_DIR"
+            });
         };
         if std::fs::symlink_metadata(&dir).is_err() {
             return Cached::Missing(dir);
         }
-        let Some(c) = cache::Cache::open(&dir) else {
+        let Some(c) = Cache::open(&dir) else {
             return Cached::Untrusted(dir);
         };
         let entries = c.load();
@@ -201,7 +193,7 @@ struct Probe {
 struct Opts {
     target: String,
     probe_timeout: u64,
-    attempt_delay: u64,
+    attempt_delay: Option<u64>,
     json: bool,
 }
 
@@ -230,9 +222,14 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     };
     let total = addrs.len();
     addrs.truncate(MAX_ADDRS);
+    // The settings as the library would read them from this environment (same rules, same
+    // warnings).
+    let (config, warnings) = Config::parse(|k| std::env::var_os(k));
+    for w in warnings {
+        eprintln!("{w}");
+    }
     let probes = probe_all(&addrs, Duration::from_millis(o.probe_timeout));
-    let connect_cap = env_ms("DNSFO_CONNECT_TIMEOUT_MS", 3_600_000).filter(|&ms| ms > 0);
-    let report = Report::new(&host, port, &o, probes, connect_cap, total);
+    let report = Report::new(&host, port, &o, probes, &config, total);
     if o.json {
         println!("{}", report.json());
     } else {
@@ -300,33 +297,12 @@ fn parse(argv: Vec<OsString>) -> Result<Option<Opts>, String> {
         );
     }
     let target = target.ok_or("no NAME given (usage: dnsfo check [options] NAME[:PORT])")?;
-    let attempt_delay = attempt_delay
-        .or_else(|| env_ms("DNSFO_ATTEMPT_DELAY_MS", 60_000))
-        .unwrap_or(250);
     Ok(Some(Opts {
         target,
         probe_timeout,
         attempt_delay,
         json,
     }))
-}
-
-/// A `DNSFO_*_MS` variable as the library reads it; a bad value warns and counts as unset.
-fn env_ms(var: &str, max: u64) -> Option<u64> {
-    let v = std::env::var_os(var)?;
-    let t = v.to_string_lossy();
-    let t = t.trim();
-    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
-        eprintln!("dnsfo: {var}={t:?} is not a whole number of milliseconds in 0..={max}; using the default");
-        return None;
-    }
-    match t.parse::<u64>() {
-        Ok(n) if n <= max => Some(n),
-        _ => {
-            eprintln!("dnsfo: {var}={t:?} is not a whole number of milliseconds in 0..={max}; using the default");
-            None
-        }
-    }
 }
 
 /// `NAME`, `NAME:PORT`, `[V6]:PORT`, `[V6]` or a bare IPv6 literal, where PORT is a number or a
@@ -440,7 +416,9 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         guard += 1;
         // SAFETY: `cur` is a node of the list getaddrinfo returned.
         let ai = unsafe { &*cur };
-        if let Some(a) = sockaddr_to(ai.ai_addr, ai.ai_addrlen, port) {
+        // SAFETY: getaddrinfo's node points to `ai_addrlen` readable bytes (or is null).
+        let read = unsafe { dnsfo_os::sockaddr::read(ai.ai_addr, ai.ai_addrlen) };
+        if let Some(a) = read.map(|a| SocketAddr::new(a.ip(), port)) {
             if !out.contains(&a) {
                 out.push(a);
             }
@@ -453,33 +431,6 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
         return Err("no TCP address".into());
     }
     Ok(out)
-}
-
-fn sockaddr_to(sa: *const libc::sockaddr, len: libc::socklen_t, port: u16) -> Option<SocketAddr> {
-    if sa.is_null() {
-        return None;
-    }
-    // SAFETY: the family field is read first; the cast is checked against the length.
-    unsafe {
-        match i32::from((*sa).sa_family) {
-            libc::AF_INET if len as usize >= std::mem::size_of::<libc::sockaddr_in>() => {
-                let s = &*(sa as *const libc::sockaddr_in);
-                let ip = Ipv4Addr::from(u32::from_be(s.sin_addr.s_addr));
-                Some(SocketAddr::V4(SocketAddrV4::new(ip, port)))
-            }
-            libc::AF_INET6 if len as usize >= std::mem::size_of::<libc::sockaddr_in6>() => {
-                let s = &*(sa as *const libc::sockaddr_in6);
-                let ip = Ipv6Addr::from(s.sin6_addr.s6_addr);
-                Some(SocketAddr::V6(SocketAddrV6::new(
-                    ip,
-                    port,
-                    0,
-                    s.sin6_scope_id,
-                )))
-            }
-            _ => None,
-        }
-    }
 }
 
 /// One TCP connect per address, all at once; each bounded by `timeout`.
@@ -537,30 +488,7 @@ fn classify(e: &std::io::Error) -> (Outcome, Option<i32>) {
 }
 
 fn errno_name(e: i32) -> String {
-    match e {
-        libc::ECONNREFUSED => "ECONNREFUSED".into(),
-        libc::ETIMEDOUT => "ETIMEDOUT".into(),
-        libc::EHOSTUNREACH => "EHOSTUNREACH".into(),
-        libc::ENETUNREACH => "ENETUNREACH".into(),
-        libc::ENETDOWN => "ENETDOWN".into(),
-        libc::EHOSTDOWN => "EHOSTDOWN".into(),
-        libc::EADDRNOTAVAIL => "EADDRNOTAVAIL".into(),
-        libc::EACCES => "EACCES".into(),
-        libc::EPERM => "EPERM".into(),
-        libc::ECONNRESET => "ECONNRESET".into(),
-        libc::EAFNOSUPPORT => "EAFNOSUPPORT".into(),
-        n => format!("errno {n}"),
-    }
-}
-
-/// How long the kernel keeps retrying a SYN nobody answers: 2^(retries+1) - 1 seconds.
-fn kernel_syn_timeout_s() -> u64 {
-    let retries = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_syn_retries")
-        .ok()
-        .and_then(|s| s.trim().parse::<u32>().ok())
-        .unwrap_or(6)
-        .min(20);
-    (1u64 << (retries + 1)) - 1
+    dnsfo_core::errno::name(e).map_or_else(|| format!("errno {e}"), str::to_string)
 }
 
 /// The estimate of what dnsfo's dialer does with these addresses: attempt k starts an attempt
@@ -653,11 +581,18 @@ impl Report {
         port: u16,
         o: &Opts,
         probes: Vec<Probe>,
-        connect_cap: Option<u64>,
+        config: &Config,
         total: usize,
     ) -> Report {
+        let attempt_delay = o
+            .attempt_delay
+            .unwrap_or(config.attempt_delay.as_millis() as u64);
+        let connect_cap = config
+            .connect_timeout
+            .map(|t| t.as_millis() as u64)
+            .filter(|&ms| ms > 0);
         let known: Vec<IpAddr> = probes.iter().map(|p| p.addr.ip()).collect();
-        let cached = Cached::read(host, port, &known);
+        let cached = Cached::read(host, port, &known, config);
         // A fresh program: its only memory is the shared cache's winner, which dnsfo's lookup
         // hook lists first, so that is the address the program picks (else the resolver's
         // first).
@@ -678,14 +613,14 @@ impl Report {
         let ordered: Vec<&Probe> = order.iter().map(|&i| &probes[i]).collect();
         let estimate = estimate(
             &ordered,
-            o.attempt_delay as f64,
+            attempt_delay as f64,
             connect_cap.map(|c| c as f64),
         );
         Report {
             host: host.to_string(),
             port,
             probe_timeout: o.probe_timeout,
-            attempt_delay: o.attempt_delay,
+            attempt_delay,
             connect_cap,
             total,
             probes,
@@ -730,7 +665,7 @@ impl Report {
             Outcome::Open => format!("a program that connects to the first address ({ip}) gets it"),
             Outcome::NoAnswer => format!(
                 "a program that connects to the first address ({ip}) hangs until the kernel gives up (~{} s)",
-                kernel_syn_timeout_s()
+                dnsfo_os::kernel::syn_timeout_s()
             ),
             Outcome::Refused => format!(
                 "a program that connects to the first address ({ip}) fails at once (ECONNREFUSED)"

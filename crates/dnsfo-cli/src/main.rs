@@ -2,8 +2,9 @@
 //! `dnsfo check` shows what dnsfo sees for a name, `dnsfo demo` shows the before/after.
 //!
 //! This binary must never link the library (the library exports `connect`, `close`, ... and would
-//! hook the binary itself): it finds `libdnsfo.so` on disk for `run`, and shares only the pure
-//! planner (`src/plan.rs`) at source level, so `check` orders addresses exactly as the library does.
+//! hook the binary itself): it finds `libdnsfo.so` on disk for `run`, and shares only the pure core
+//! (`dnsfo_core`: settings, planner, cache format) and the OS helpers (`dnsfo_os`: the cache
+//! file), so `check` reads the settings and orders addresses exactly as the library does.
 //!
 //! Exit status: a subcommand's own (see each `--help`); 2 for a usage error at the top level.
 
@@ -14,16 +15,7 @@ mod elf;
 mod ns;
 mod run;
 mod term;
-
-// The library's planner and its shared winner cache (format, trust checks), compiled into this
-// binary as plain source: one definition, no library link.
-#[path = "../../plan.rs"]
-#[allow(dead_code)]
-mod plan;
-
-#[path = "../../cache.rs"]
-#[allow(dead_code)]
-mod cache;
+mod which;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -55,6 +55,8 @@ pub struct Config {
     pub stats: bool,
     /// `DNSFO_CACHE` and `DNSFO_CACHE_DIR`: where winners are shared (`None` = off).
     pub cache_dir: Option<PathBuf>,
+    /// `DNSFO_CACHE` turned the cache off (`cache_dir` is then `None`).
+    pub cache_disabled: bool,
     /// `DNSFO_NAMESERVER`: the server re-resolution asks (`None` = the system's).
     pub nameserver: Option<SocketAddr>,
 }
@@ -73,6 +75,7 @@ impl Default for Config {
             log_file: None,
             stats: false,
             cache_dir: None,
+            cache_disabled: false,
             nameserver: None,
         }
     }
@@ -103,7 +106,9 @@ fn is_log_filter(v: &str) -> bool {
     })
 }
 
-fn parse_ms(v: &str, max: u64) -> Option<u64> {
+/// A whole number of milliseconds in `0..=max`, surrounding blanks allowed: the rule of every
+/// `DNSFO_*_MS` setting and of the command's millisecond options.
+pub fn parse_ms(v: &str, max: u64) -> Option<u64> {
     let v = v.trim();
     if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
         return None;
@@ -219,6 +224,7 @@ impl Config {
         };
         if !cache_on {
             c.cache_dir = None;
+            c.cache_disabled = true;
         }
         if let Some(ns) = nameserver.filter(|n| !n.trim().is_empty()) {
             let ns = ns.trim();

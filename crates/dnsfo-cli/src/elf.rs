@@ -269,7 +269,7 @@ fn script_interpreter(path: &Path) -> Option<PathBuf> {
     let first = words.next()?;
     if Path::new(first).file_name().is_some_and(|n| n == "env") {
         let prog = words.find(|w| !w.starts_with('-') && !w.contains('='))?;
-        return crate::run::which(std::ffi::OsStr::new(prog));
+        return crate::which::which(std::ffi::OsStr::new(prog));
     }
     Some(PathBuf::from(first))
 }

@@ -26,6 +26,9 @@ pub enum Step {
     Plain,
 }
 
+/// How soon a steer with nothing to wait on is looked at again (see `step`).
+const IDLE_LOOK_MS: c_int = 10;
+
 pub struct Blocking {
     steer: Option<Box<Steer>>,
     /// The program's file status flags, given back on every path.
@@ -112,11 +115,16 @@ impl Blocking {
             }
             return Step::Done(Err(e));
         }
-        let mut fds = vec![libc::pollfd {
-            fd: steer.handle(),
-            events: libc::POLLOUT,
-            revents: 0,
-        }];
+        // The program's socket is waited on only while its attempt is under way (see
+        // `own_attempt_live`); the probes always.
+        let mut fds = Vec::with_capacity(1 + steer.probes.len());
+        if steer.own_attempt_live() {
+            fds.push(libc::pollfd {
+                fd: steer.handle(),
+                events: libc::POLLOUT,
+                revents: 0,
+            });
+        }
         fds.extend(steer.probes.iter().map(|p| libc::pollfd {
             fd: p.fd,
             events: libc::POLLOUT,
@@ -133,6 +141,11 @@ impl Blocking {
                 .saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0))
                 .min(c_int::MAX as u128) as c_int
         });
+        if fds.is_empty() && timeout < 0 {
+            // Nothing to wait on and no clock: cannot happen for an unsettled steer (it always
+            // has a deadline then); if it did, look again shortly rather than sleep forever.
+            return Step::Wait(fds, IDLE_LOOK_MS);
+        }
         Step::Wait(fds, timeout)
     }
 }

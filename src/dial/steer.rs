@@ -288,6 +288,13 @@ impl Steer {
         self.handle
     }
 
+    /// Is an attempt of the program's socket under way? Not while the socket waits, failed,
+    /// for DNS to name another address: a failed socket polls ready at once, so a wait on it
+    /// then would spin.
+    pub fn own_attempt_live(&self) -> bool {
+        self.own.is_some()
+    }
+
     /// Has the race begun (a probe started)? Until then only the program's own attempt runs.
     pub fn racing(&self) -> bool {
         !self.probes.is_empty() || self.outcomes.iter().any(|o| o.addr != self.chosen)

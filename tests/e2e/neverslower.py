@@ -127,10 +127,12 @@ def attempt(i, ip):
     if tmo != "none":
         s.settimeout(float(tmo))
     t0 = time.monotonic()
+    cpu0 = time.process_time()
     try:
         s.connect((ip, port))
     except OSError as e:
         ms = int((time.monotonic() - t0) * 1000)
+        print(f"C{i}_CPU_MS {int((time.process_time() - cpu0) * 1000)}")
         code = errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "NONE"
         print(f"C{i} ms={ms} ERR {code}")
         print(f"C{i}_EXC {type(e).__name__}: {e}")

@@ -23,6 +23,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 #ifndef SO_SNDTIMEO_NEW
 #define SO_SNDTIMEO_NEW 67
@@ -108,6 +109,12 @@ static void print_sndtimeo(int i, int fd) {
         printf("C%d_SNDTIMEO_NEW sec=%lld usec=%lld\n", i, (long long)t.sec, (long long)t.usec);
 }
 
+static long cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int attempt(int i, const struct sockaddr *sa, socklen_t salen) {
     char tag[8];
     snprintf(tag, sizeof tag, "C%d", i);
@@ -126,9 +133,12 @@ static int attempt(int i, const struct sockaddr *sa, socklen_t salen) {
             printf("%s_SETSOCKOPT ERR %s\n", tag, errname(errno));
     }
     long t0 = now_ms();
+    long cpu0 = cpu_ms();
     int rc = connect(fd, sa, salen);
     int e = errno;
     long el = now_ms() - t0;
+    /* CPU the process spent in the connect call: a wait must sleep, never spin. */
+    printf("%s_CPU_MS %ld\n", tag, cpu_ms() - cpu0);
     int ret;
     if (poll_ms >= 0) {
         printf("%s_RC %s\n", tag, rc == 0 ? "0" : errname(e));

@@ -52,7 +52,7 @@ fn help_and_version_everywhere() {
 }
 
 #[test]
-fn usage_errors_exit_2() {
+fn usage_errors_exit_2_and_64_for_check() {
     for args in [
         &[][..],
         &["frobnicate"],
@@ -76,7 +76,13 @@ fn usage_errors_exit_2() {
         let mut c = dnsfo();
         c.args(args);
         let o = run(c, T);
-        assert_eq!(o.code, Some(2), "{args:?}\n{o}");
+        // `check`'s 0..=3 are monitoring states; its usage error is EX_USAGE.
+        let want = if args.first() == Some(&"check") {
+            64
+        } else {
+            2
+        };
+        assert_eq!(o.code, Some(want), "{args:?}\n{o}");
         assert!(
             !o.stderr.is_empty(),
             "{args:?}: a usage error says why\n{o}"
@@ -286,7 +292,7 @@ fn run_warns_about_a_go_binary_but_not_a_plain_dynamic_one() {
 }
 
 /// `dnsfo check` in a namespace where svc = silent, refused, up (in that resolver order); also
-/// a name that does not resolve (exit 2).
+/// a name that does not resolve (exit 3).
 #[test]
 fn check_shows_live_refused_and_silent_rows() {
     if let Some(why) = hermetic_unavailable() {
@@ -308,7 +314,10 @@ fn check_shows_live_refused_and_silent_rows() {
     );
     let out = h.stdout();
     let (table, rest) = out.split_once("rc=").unwrap_or_else(|| panic!("{h}"));
-    assert!(rest.starts_with("0\n"), "exit 0 with one live address\n{h}");
+    assert!(
+        rest.starts_with("1\n"),
+        "exit 1 (degraded): one address of three answers\n{h}"
+    );
     assert!(
         table.starts_with("dnsfo check svc:7000: 3 addresses"),
         "{h}"
@@ -352,7 +361,7 @@ fn check_shows_live_refused_and_silent_rows() {
         resolve_err.contains("dnsfo check: nosuch.invalid: cannot resolve"),
         "{h}"
     );
-    assert!(resolve_err.ends_with("rc=2\n"), "{h}");
+    assert!(resolve_err.ends_with("rc=3\n"), "{h}");
 }
 
 /// `dnsfo check` sees the network as a plain program does however the library got into its
@@ -414,7 +423,7 @@ fn check_shows_the_cached_winner() {
         20,
     );
     let out = h.stdout();
-    let (cached, off) = out.split_once("rc=0\n").unwrap_or_else(|| panic!("{h}"));
+    let (cached, off) = out.split_once("rc=1\n").unwrap_or_else(|| panic!("{h}"));
     let r = row(cached, "127.0.0.4");
     assert!(
         r.contains("1st (cached)") && r.contains("<- dnsfo picks"),
@@ -432,20 +441,20 @@ fn check_shows_the_cached_winner() {
     );
     assert!(off.contains("cache:         off (DNSFO_CACHE=0)"), "{h}");
     assert!(row(off, "127.0.0.3").contains("<- dnsfo picks"), "{h}");
-    assert!(off.ends_with("rc=0\n"), "{h}");
+    assert!(off.ends_with("rc=1\n"), "{h}");
 }
 
 #[test]
-fn check_all_dead_exits_1() {
+fn check_all_dead_exits_2() {
     if let Some(why) = hermetic_unavailable() {
-        return skip("check_all_dead_exits_1", &why);
+        return skip("check_all_dead_exits_2", &why);
     }
     let h = Hermetic::run(
         &["refused:127.0.0.2", "silent:127.0.0.3"],
         &[DNSFO, "check", "--timeout", "500", "{name}:{port}"],
         20,
     );
-    assert_eq!(h.exit(), "1", "exit 1 when no address answers\n{h}");
+    assert_eq!(h.exit(), "2", "exit 2 (down) when no address answers\n{h}");
     let out = h.stdout();
     assert!(row(out, "127.0.0.2").contains("refused"), "{h}");
     assert!(row(out, "127.0.0.3").contains("no answer"), "{h}");
@@ -471,10 +480,10 @@ fn check_json_with_ipv6() {
     let h = Hermetic::run(&["refused:127.0.0.2", "up:::1"], &["sh", "-c", &script], 20);
     let out = h.stdout();
     let (json, rest) = out.split_once("\nrc=").unwrap_or_else(|| panic!("{h}"));
-    assert!(rest.starts_with("0\n"), "{h}");
+    assert!(rest.starts_with("1\n"), "degraded\n{h}");
     assert!(
         json.starts_with(
-            "{\"name\":\"svc\",\"port\":7000,\"probe_timeout_ms\":500,\"attempt_delay_ms\":100,"
+            "{\"state\":\"degraded\",\"name\":\"svc\",\"port\":7000,\"probe_timeout_ms\":500,\"attempt_delay_ms\":100,"
         ),
         "{h}"
     );
@@ -522,4 +531,53 @@ fn demo_before_and_after() {
     assert!(s.contains("4. Again, in a new process"), "{o}");
     assert!(s.contains("Result: without dnsfo the program hung"), "{o}");
     assert!(o.elapsed < Duration::from_secs(15), "{o}");
+}
+
+/// Each exit status of `dnsfo check`, as a monitoring system reads it (0 healthy, 1 degraded,
+/// 2 down, 3 resolve error, 64 usage), and errors under `--json` as JSON on stdout.
+#[test]
+fn check_exit_codes_and_json_errors() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_exit_codes_and_json_errors", &why);
+    }
+    // svc: 127.0.0.2 up, 127.0.0.3 refused. The harness's name is svc; the others come from a
+    // hosts file of this script's own (one up name, one all-refused name).
+    let script = format!(
+        "printf '127.0.0.2 up.test\\n127.0.0.3 dead.test\\n' >> /etc/hosts; \
+         for t in up.test:7000 svc:7000 dead.test:7000 nosuch.invalid:7000 svc:99999; do \
+           {DNSFO} check --json --timeout 500 $t 2>/dev/null; echo \"rc=$?\"; done"
+    );
+    let h = Hermetic::run(
+        &["up:127.0.0.2", "refused:127.0.0.3"],
+        &["sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    // Each run prints one JSON line, then the script its status: pairs of lines.
+    let lines: Vec<&str> = out.lines().collect();
+    let runs: Vec<(&str, &str)> = lines
+        .chunks(2)
+        .map(|p| {
+            (
+                p[0],
+                p.get(1).and_then(|l| l.strip_prefix("rc=")).unwrap_or("?"),
+            )
+        })
+        .collect();
+    let want = [
+        ("{\"state\":\"healthy\"", "0"),
+        ("{\"state\":\"degraded\"", "1"),
+        ("{\"state\":\"down\"", "2"),
+        (
+            "{\"error\":{\"kind\":\"resolve\",\"message\":\"nosuch.invalid: cannot resolve",
+            "3",
+        ),
+        ("{\"error\":{\"kind\":\"usage\",\"message\":", "64"),
+    ];
+    assert_eq!(runs.len(), want.len(), "{h}");
+    for ((json, rc), (prefix, code)) in runs.iter().zip(want) {
+        assert!(json.starts_with(prefix), "{prefix}: {json}\n{h}");
+        assert!(json.ends_with('}'), "one JSON object: {json}\n{h}");
+        assert_eq!(*rc, code, "{prefix}\n{h}");
+    }
 }

@@ -42,8 +42,14 @@ Probes run in this process without the library (however it was loaded: LD_PRELOA
 file name, /etc/ld.so.preload), so the table shows the network as a plain program sees it.
 DNSFO_CONNECT_TIMEOUT_MS, when set, caps the estimated connect time as it would cap the real one.
 
-Exit status: 0 when at least one address answers; 1 when none does; 2 on a usage error or
-when NAME cannot be resolved.
+Exit status (the Nagios/Icinga plugin convention, so it can serve as a monitoring check):
+  0  healthy: every address answers
+  1  degraded: some address answers, some do not
+  2  down: no address answers
+  3  NAME cannot be resolved
+  64 usage error
+With --json, an error is JSON on stdout too:
+  {\"error\":{\"kind\":\"usage\" or \"resolve\",\"message\":...,\"exit\":N}}
 ";
 
 /// What the shared winner cache (`dnsfo_os::cachefile`, read as the library reads it) says about this
@@ -197,27 +203,69 @@ struct Opts {
     json: bool,
 }
 
+/// Exit statuses. The first four are the Nagios/Icinga plugin convention (OK, WARNING,
+/// CRITICAL, UNKNOWN), so that `dnsfo check` works as a monitoring check unchanged.
+pub mod exit {
+    /// Every address answers.
+    pub const HEALTHY: u8 = 0;
+    /// Some address answers, some do not: programs without failover may fail.
+    pub const DEGRADED: u8 = 1;
+    /// No address answers.
+    pub const DOWN: u8 = 2;
+    /// NAME cannot be resolved (nothing to judge).
+    pub const RESOLVE_ERROR: u8 = 3;
+    /// Bad arguments (sysexits' EX_USAGE: never mistaken for a state).
+    pub const USAGE: u8 = 64;
+}
+
+/// The state of a name from its probes, with its exit status.
+fn state(probes: &[Probe]) -> (&'static str, u8) {
+    let open = probes.iter().filter(|p| p.outcome == Outcome::Open).count();
+    match open {
+        0 => ("down", exit::DOWN),
+        n if n == probes.len() => ("healthy", exit::HEALTHY),
+        _ => ("degraded", exit::DEGRADED),
+    }
+}
+
+/// Reports an error as text on stderr and, under `--json`, as a JSON object on stdout too (a
+/// consumer of the JSON always gets JSON).
+fn fail(json: bool, kind: &str, msg: &str, status: u8) -> u8 {
+    eprintln!("dnsfo check: {msg}");
+    if json {
+        println!(
+            "{{\"error\":{{\"kind\":{},\"message\":{},\"exit\":{status}}}}}",
+            json_str(kind),
+            json_str(msg)
+        );
+    }
+    status
+}
+
 pub fn main(argv: Vec<OsString>) -> u8 {
+    // Known before the arguments are understood: an error in them is JSON too.
+    let json = argv.iter().any(|a| a == "--json");
     let o = match parse(argv) {
         Ok(Some(o)) => o,
         Ok(None) => return 0,
         Err(msg) => {
-            eprintln!("dnsfo check: {msg} (try 'dnsfo check --help')");
-            return 2;
+            let msg = format!("{msg} (try 'dnsfo check --help')");
+            return fail(json, "usage", &msg, exit::USAGE);
         }
     };
     let (host, port) = match parse_target(&o.target) {
         Ok(t) => t,
-        Err(msg) => {
-            eprintln!("dnsfo check: {msg}");
-            return 2;
-        }
+        Err(msg) => return fail(o.json, "usage", &msg, exit::USAGE),
     };
     let mut addrs = match resolve(&host, port) {
         Ok(a) => a,
         Err(msg) => {
-            eprintln!("dnsfo check: {host}: {msg}");
-            return 2;
+            return fail(
+                o.json,
+                "resolve",
+                &format!("{host}: {msg}"),
+                exit::RESOLVE_ERROR,
+            );
         }
     };
     let total = addrs.len();
@@ -235,11 +283,7 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     } else {
         print!("{}", report.table(Style::for_fd(1)));
     }
-    if report.probes.iter().any(|p| p.outcome == Outcome::Open) {
-        0
-    } else {
-        1
-    }
+    state(&report.probes).1
 }
 
 fn parse(argv: Vec<OsString>) -> Result<Option<Opts>, String> {
@@ -836,7 +880,8 @@ impl Report {
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"name\":{},\"port\":{},\"probe_timeout_ms\":{},\"attempt_delay_ms\":{},\"connect_timeout_ms\":{},\"addresses\":[",
+            "\"state\":{},\"name\":{},\"port\":{},\"probe_timeout_ms\":{},\"attempt_delay_ms\":{},\"connect_timeout_ms\":{},\"addresses\":[",
+            json_str(state(&self.probes).0),
             json_str(&self.host),
             self.port,
             self.probe_timeout,

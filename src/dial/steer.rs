@@ -20,6 +20,7 @@
 
 use super::{is_socket_error, Outcome, Template};
 use crate::sys::{self, RawAddr};
+use dnsfo_core::schedule::Schedule;
 use libc::c_int;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -143,7 +144,8 @@ pub struct Steer {
     pub outcomes: Vec<Outcome>,
     /// Outcomes before this index were recorded in the health memory already.
     pub recorded: usize,
-    next_start: Instant,
+    /// When the next probe may start (RFC 8305; the one rule, shared with `dnsfo check`).
+    schedule: Schedule<Instant>,
     delay: Duration,
     cap: Option<Instant>,
     budget: Duration,
@@ -222,7 +224,7 @@ impl Steer {
             probes: Vec::new(),
             recorded: st.outcomes.len(),
             outcomes: st.outcomes,
-            next_start: st.own_started.unwrap_or(now) + st.delay,
+            schedule: Schedule::new(st.delay, st.own_started.unwrap_or(now)),
             delay: st.delay,
             cap: st.cap,
             budget: st.budget,
@@ -346,7 +348,7 @@ impl Steer {
         if self.own.is_none() && !self.queue.is_empty() && !self.status.settled() {
             self.own_next(now);
         }
-        while !self.status.settled() && now >= self.next_start {
+        while !self.status.settled() && self.schedule.due(now) {
             let Some(addr) = self.queue.pop_front() else {
                 return;
             };
@@ -378,7 +380,7 @@ impl Steer {
                         started,
                         watched: false,
                     });
-                    self.next_start = started + self.delay;
+                    self.schedule.started(started);
                 }
                 Err(e) => {
                     sys::close_fd(sock);
@@ -415,7 +417,7 @@ impl Steer {
                     now.saturating_duration_since(p.started),
                 ));
                 sys::close_fd(p.fd);
-                self.next_start = now;
+                self.schedule.next_at_once(now);
             }
         }
     }
@@ -443,7 +445,7 @@ impl Steer {
             _ => None,
         };
         [
-            (!self.queue.is_empty()).then_some(self.next_start),
+            (!self.queue.is_empty()).then_some(self.schedule.next_start()),
             self.cap,
             self.give_up_at,
             dns,
@@ -540,7 +542,7 @@ impl Steer {
                 self.queue.push_back(SocketAddr::new(ip, port));
             }
         }
-        self.next_start = now;
+        self.schedule.next_at_once(now);
         if self.own.is_none() {
             self.own_next(now);
         }

@@ -7,6 +7,7 @@
 use crate::args::{self, Item, Parser};
 use crate::term::Style;
 use dnsfo_core::config::Config;
+use dnsfo_core::schedule::Schedule;
 use dnsfo_core::{cache, plan};
 use dnsfo_os::cachefile::Cache;
 use std::ffi::{CStr, CString, OsString};
@@ -547,39 +548,43 @@ struct Estimate {
 }
 
 fn estimate(order: &[&Probe], delay_ms: f64, cap_ms: Option<f64>) -> Estimate {
+    // The dialer's own schedule, on offsets from the program's connect.
+    let at = |ms: f64| Duration::from_secs_f64(ms.max(0.0) / 1000.0);
+    let ms_of = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut schedule = Schedule::new(at(delay_ms), Duration::ZERO);
     let mut winner: Option<(IpAddr, f64)> = None;
     let mut steps = Vec::new();
     let mut start = 0.0f64;
     for (k, p) in order.iter().enumerate() {
         if k > 0 {
             let prev = order[k - 1];
-            let failed_at = match prev.outcome {
-                Outcome::Refused | Outcome::Unreachable | Outcome::Error => Some(start + prev.ms),
-                _ => None,
-            };
-            let next = start + delay_ms;
-            start = match failed_at {
-                Some(f) if f < next => {
-                    steps.push(format!(
-                        "{} {}, next at once",
-                        prev.addr.ip(),
+            let failed = matches!(
+                prev.outcome,
+                Outcome::Refused | Outcome::Unreachable | Outcome::Error
+            );
+            let by_delay = schedule.next_start();
+            if failed {
+                schedule.next_at_once(at(start + prev.ms));
+            }
+            if schedule.next_start() < by_delay {
+                steps.push(format!(
+                    "{} {}, next at once",
+                    prev.addr.ip(),
+                    prev.outcome.text()
+                ));
+            } else {
+                steps.push(format!(
+                    "{} {}, next after the {delay_ms:.0} ms attempt delay",
+                    prev.addr.ip(),
+                    if prev.outcome == Outcome::Open {
+                        "slow"
+                    } else {
                         prev.outcome.text()
-                    ));
-                    f
-                }
-                _ => {
-                    steps.push(format!(
-                        "{} {}, next after the {delay_ms:.0} ms attempt delay",
-                        prev.addr.ip(),
-                        if prev.outcome == Outcome::Open {
-                            "slow"
-                        } else {
-                            prev.outcome.text()
-                        }
-                    ));
-                    next
-                }
-            };
+                    }
+                ));
+            }
+            start = ms_of(schedule.next_start());
+            schedule.started(schedule.next_start());
         }
         if winner.is_some_and(|(_, t)| start >= t) || cap_ms.is_some_and(|c| start >= c) {
             break;

@@ -15,4 +15,5 @@ pub mod health;
 pub mod literal;
 pub mod plan;
 pub mod registry;
+pub mod schedule;
 pub mod stats;

@@ -1,14 +1,15 @@
 //! The connect operation: from a program's `connect(fd, addr)` to an outcome, and everything the
 //! program later asks about a steered socket.
 //!
-//! **The connect is decided in [`connect`]**: not an address of a learned name (or a socket
-//! dnsfo cannot steer) → libc; otherwise the planner orders the name's addresses (one or more:
+//! **The connect is decided in `dnsfo_core::route::route`**; [`connect`] gathers the facts it
+//! asks for and carries the route out: not an address of a learned name (or a socket dnsfo
+//! cannot steer) → libc; otherwise the planner orders the name's addresses (one or more:
 //! DNS may name others once they fail) and the program's socket is steered: a
 //! non-blocking connect makes its attempts that settle at once right here and leaves the rest
 //! to the reactor; a blocking one makes its first attempt (with the attempt delay as its
 //! timeout) and then races in the program's thread.
 //!
-//! Owns: the decision, the errno the program sees, and recording outcomes in the health memory.
+//! Owns: carrying out the route, the errno the program sees, and recording outcomes in the health memory.
 //! Must never: hold a lock while the program waits, try an address that the registry did not
 //! list for the name, or answer a connect the kernel would answer differently (a repeated
 //! connect on a steered socket says what the kernel would say for its state).
@@ -25,6 +26,7 @@ use crate::resolver;
 use crate::state::{self, State, FDS};
 use crate::stats;
 use crate::sys::{self, RawAddr};
+use dnsfo_core::route::{self, Route};
 use libc::c_int;
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
@@ -189,53 +191,111 @@ struct Sock {
     gen: u64,
 }
 
+/// The facts `route::route` asks for, gathered on demand (cheapest first) and kept for the
+/// route that follows.
+struct ConnectFacts {
+    s: &'static State,
+    fd: c_int,
+    chosen: IpAddr,
+    known: Option<Arc<Known>>,
+    sock: Option<Sock>,
+    status_flags: Option<c_int>,
+}
+
+impl route::Facts for ConnectFacts {
+    fn learned(&mut self) -> bool {
+        self.known = lookup(self.s, self.chosen);
+        self.known.is_some()
+    }
+
+    fn socket(&mut self) -> route::Socket {
+        let sock = FDS.update(self.fd, |st| {
+            if st.dialed || st.steer.is_some() {
+                return None;
+            }
+            Some(Sock {
+                domain: st.domain,
+                fast_open: st.opts.iter().any(is_fast_open),
+                timeout: recorded_send_timeout(st),
+                gen: st.gen,
+            })
+        });
+        match sock {
+            None => route::Socket::Untracked,
+            Some(None) => route::Socket::Connecting,
+            Some(Some(sock)) => {
+                let facts = route::Socket::Fresh {
+                    ipv4: sock.domain == libc::AF_INET,
+                    fast_open: sock.fast_open,
+                };
+                self.sock = Some(sock);
+                facts
+            }
+        }
+    }
+
+    fn nonblocking(&mut self) -> Option<bool> {
+        let flags = sys::fcntl_get(self.fd, libc::F_GETFL).ok()?;
+        self.status_flags = Some(flags);
+        Some(flags & libc::O_NONBLOCK != 0)
+    }
+}
+
+/// A connect on a learned or unlearned address: `route::route` decides what dnsfo does (the
+/// one place); this carries the route out.
 pub fn connect(s: &'static State, fd: c_int, addr: SocketAddr) -> Decision {
+    let mut facts = ConnectFacts {
+        s,
+        fd,
+        chosen: sys::canonical_ip(addr.ip()),
+        known: None,
+        sock: None,
+        status_flags: None,
+    };
+    let route = route::route(addr.is_ipv4(), &mut facts);
+    let ConnectFacts {
+        known,
+        sock,
+        status_flags,
+        ..
+    } = facts;
+    match (route, known, sock, status_flags) {
+        (Route::Again, ..) => repeated(s, fd).unwrap_or(Decision::PassThrough),
+        (Route::Blocking, Some(known), Some(sock), Some(flags)) => {
+            blocking(s, fd, addr, known, sock, flags)
+        }
+        (Route::NonBlocking, Some(known), Some(sock), Some(flags)) => {
+            non_blocking(s, fd, addr, &known, &sock, flags)
+        }
+        // Passing through, or (impossible) a route without its facts.
+        _ => Decision::PassThrough,
+    }
+}
+
+/// A non-blocking connect: the first attempt at once on the program's socket, the race (if it
+/// comes to one) in the background.
+fn non_blocking(
+    s: &'static State,
+    fd: c_int,
+    addr: SocketAddr,
+    known: &Known,
+    sock: &Sock,
+    status_flags: c_int,
+) -> Decision {
     let chosen = sys::canonical_ip(addr.ip());
-    let Some(known) = lookup(s, chosen) else {
+    let order = plan_for(s, known, chosen, addr.port());
+    let Some(tmpl) = capture(fd, sock.domain, status_flags) else {
         return Decision::PassThrough;
     };
-    let Some(sock) = FDS.update(fd, |st| {
-        if st.dialed || st.steer.is_some() {
-            // The program asks how its connect is going (or starts over after its failure):
-            // the kernel answers; `repeated` covers a steer still in flight.
-            return None;
-        }
-        Some(Sock {
-            domain: st.domain,
-            fast_open: st.opts.iter().any(is_fast_open),
-            timeout: recorded_send_timeout(st),
-            gen: st.gen,
-        })
-    }) else {
-        return Decision::PassThrough;
-    };
-    let Some(sock) = sock else {
-        return repeated(s, fd).unwrap_or(Decision::PassThrough);
-    };
-    // An IPv4 address on an AF_INET6 socket (EINVAL) or an IPv6 one on an AF_INET socket
-    // (EAFNOSUPPORT) is the program's mistake: libc must answer it.
-    if addr.is_ipv4() != (sock.domain == libc::AF_INET) || sock.fast_open {
+    // One candidate (a one-address name, or an AF_INET socket and IPv6 others) is steered
+    // too: DNS may name another address once it fails or stays silent (stale DNS).
+    let candidates = reachable(&tmpl, &order, chosen, addr);
+    if candidates.is_empty() {
         return Decision::PassThrough;
     }
-    let Ok(status_flags) = sys::fcntl_get(fd, libc::F_GETFL) else {
-        return Decision::PassThrough;
-    };
-    if status_flags & libc::O_NONBLOCK != 0 {
-        let order = plan_for(s, &known, chosen, addr.port());
-        let Some(tmpl) = capture(fd, sock.domain, status_flags) else {
-            return Decision::PassThrough;
-        };
-        // One candidate (a one-address name, or an AF_INET socket and IPv6 others) is steered
-        // too: DNS may name another address once it fails or stays silent (stale DNS).
-        let candidates = reachable(&tmpl, &order, chosen, addr);
-        if candidates.is_empty() {
-            return Decision::PassThrough;
-        }
-        FDS.update(fd, |st| st.dialed = true);
-        stats::add(&stats::CONNECTS, 1);
-        return nonblocking(s, fd, tmpl, known.name.to_string(), addr, candidates.into());
-    }
-    blocking(s, fd, addr, known, sock, status_flags)
+    FDS.update(fd, |st| st.dialed = true);
+    stats::add(&stats::CONNECTS, 1);
+    nonblocking(s, fd, tmpl, known.name.to_string(), addr, candidates.into())
 }
 
 /// A blocking connect: its first attempt, on the program's socket. One look at the health

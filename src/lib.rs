@@ -10,7 +10,8 @@
 //! lives in [`state`]; every libc call goes through [`sys`]; [`guard`] stops re-entrancy and
 //! contains panics.
 //!
-//! **Where is the connect decided?** [`failover::connect`].
+//! **Where is the connect decided?** `dnsfo_core::route::route` (pure); [`failover::connect`]
+//! gathers its facts and carries the route out.
 
 // The pure core, under the names the library's modules use.
 pub use dnsfo_core::{config, health, literal, plan, registry};

@@ -15,5 +15,6 @@ pub mod health;
 pub mod literal;
 pub mod plan;
 pub mod registry;
+pub mod route;
 pub mod schedule;
 pub mod stats;

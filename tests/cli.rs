@@ -27,6 +27,8 @@ fn help_and_version_everywhere() {
         &["check", "--help"],
         &["demo", "--help"],
         &["help", "check"],
+        &["cache", "--help"],
+        &["help", "cache"],
     ] {
         let mut c = dnsfo();
         c.args(args);
@@ -72,6 +74,11 @@ fn usage_errors_exit_2_and_64_for_check() {
         &["check", "--json=1", "svc"],
         &["demo", "--cutoff", "0"],
         &["demo", "extra"],
+        &["cache"],
+        &["cache", "frobnicate"],
+        &["cache", "--bogus", "list"],
+        &["cache", "list", "extra"],
+        &["cache", "flush", "a.test", "b.test"],
     ] {
         let mut c = dnsfo();
         c.args(args);
@@ -580,4 +587,70 @@ fn check_exit_codes_and_json_errors() {
         assert!(json.ends_with('}'), "one JSON object: {json}\n{h}");
         assert_eq!(*rc, code, "{prefix}\n{h}");
     }
+}
+
+/// `dnsfo cache list|flush [NAME]` on a cache the library wrote (as it writes it): lists the
+/// live entries, flushes one name's or all; refuses a directory the library would not trust.
+#[test]
+fn cache_list_and_flush() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = TempDir::new("cli-cache");
+    let dir = tmp.path().join("cache");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let far = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+        + 60_000;
+    let lines = format!(
+        "a.test 7000 127.0.0.3 {far}\na.test 7000 127.0.0.2 {far} dead\n\
+         b.test 443 ::1 {far} rtt 850 120\nold.test 80 127.0.0.9 1\n"
+    );
+    let file = dir.join("winners");
+    std::fs::write(&file, lines).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let cache = |args: &[&str]| {
+        let mut c = dnsfo();
+        c.arg("cache").args(args).env("DNSFO_CACHE_DIR", &dir);
+        run(c, T)
+    };
+    let o = cache(&["list"]);
+    assert_eq!(o.code, Some(0), "{o}");
+    let rows: Vec<&str> = o.stdout.lines().collect();
+    assert_eq!(rows.len(), 3, "the expired entry is not listed\n{o}");
+    assert!(rows[0].starts_with("a.test 7000 127.0.0.3 winner "), "{o}");
+    assert!(rows[1].starts_with("a.test 7000 127.0.0.2 dead "), "{o}");
+    assert!(
+        rows[2].starts_with("b.test 443 ::1 rtt 850us±120us "),
+        "{o}"
+    );
+    assert!(rows[0].ends_with("60s") || rows[0].ends_with("59s"), "{o}");
+    let o = cache(&["flush", "a.test"]);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stdout.starts_with("dnsfo cache: removed 2 entries from "),
+        "{o}"
+    );
+    assert!(cache(&["list"]).stdout.starts_with("b.test 443 ::1 rtt"));
+    let o = cache(&["flush"]);
+    assert!(
+        o.stdout.starts_with("dnsfo cache: removed 1 entry from "),
+        "{o}"
+    );
+    assert_eq!(cache(&["list"]).stdout, "");
+    // A group-writable directory: the library would not use it; neither does the command.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let o = cache(&["list"]);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(
+        o.stderr.contains("not the user's own private directory"),
+        "{o}"
+    );
+    // The cache turned off.
+    let mut c = dnsfo();
+    c.args(["cache", "flush"]).env("DNSFO_CACHE", "0");
+    let o = run(c, T);
+    assert_eq!(o.code, Some(1), "{o}");
+    assert!(o.stderr.contains("the cache is off"), "{o}");
 }

@@ -9,6 +9,7 @@
 //! Exit status: a subcommand's own (see each `--help`); 2 for a usage error at the top level.
 
 mod args;
+mod cache;
 mod check;
 mod demo;
 mod elf;
@@ -36,6 +37,8 @@ Commands:
                         which one dnsfo would pick and why
   demo [options]        before/after demonstration in a private network namespace
                         (nothing leaves this machine)
+  cache list | flush [NAME]
+                        show or empty the shared winner cache
   help [command]        show the help of a command
 
 Options:
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
             run::without_own_library();
             demo::main(argv)
         }
+        "cache" => cache::main(argv),
         "help" => help(&argv),
         "-h" | "--help" => {
             print!("{USAGE}");
@@ -76,7 +80,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "dnsfo: unknown command '{}' (commands: run, check, demo; try 'dnsfo --help')",
+                "dnsfo: unknown command '{}' (commands: run, check, demo, cache; try 'dnsfo --help')",
                 if other.is_empty() {
                     cmd.to_string_lossy().into_owned()
                 } else {
@@ -107,8 +111,12 @@ fn help(args: &[OsString]) -> u8 {
             print!("{}", demo::USAGE);
             0
         }
+        Some("cache") => {
+            print!("{}", cache::USAGE);
+            0
+        }
         Some(other) => {
-            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo)");
+            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo, cache)");
             2
         }
     }

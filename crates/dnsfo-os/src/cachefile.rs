@@ -374,24 +374,50 @@ impl Cache {
     /// Reads the file (if trusted), lets `change` make the new entries, and replaces the file
     /// with them: the one write path of every store.
     fn rewrite(&self, name: &str, change: impl FnOnce(Vec<Entry>) -> Vec<Entry>) {
-        let path = self.file();
         if !storable_name(name) {
             log::debug!("cache: name {name:?} does not fit the file; not stored");
             return;
         }
+        if let Err(e) = self.replace_entries(change) {
+            log::debug!("cache file {:?} not written: {e}", self.file());
+        }
+    }
+
+    /// Reads the file (if trusted), lets `change` make the new entries, and replaces the file.
+    fn replace_entries(&self, change: impl FnOnce(Vec<Entry>) -> Vec<Entry>) -> io::Result<()> {
+        let path = self.file();
         let entries = match open_existing(&path) {
             Existing::Missing => Vec::new(),
             Existing::Trusted(f, m) => read_entries(f, &m),
             Existing::Untrusted => {
-                log::debug!("cache file {path:?} is not trusted; not written");
-                return;
+                return Err(io::Error::new(
+                    io::ErrorKind::PermissionDenied,
+                    "not the user's own private regular file",
+                ))
             }
         };
         sweep_stale_tmp(&self.dir, SystemTime::now());
         let text = render(&change(entries));
-        if let Err(e) = replace(&self.dir, &path, text.as_bytes()) {
-            log::debug!("cache file {path:?} not written: {e}");
-        }
+        replace(&self.dir, &path, text.as_bytes())
+    }
+
+    /// Removes every entry (`name` `None`) or those of `name`: winners, dead addresses and
+    /// RTTs alike (after an outage, stale winners must not send new processes anywhere).
+    /// Returns how many live entries went.
+    pub fn forget(&self, name: Option<&str>) -> io::Result<usize> {
+        let mut gone = 0;
+        self.replace_entries(|mut entries| {
+            let before = entries.len();
+            entries.retain(|e| name.is_some_and(|n| e.name != n));
+            gone = before - entries.len();
+            entries
+        })?;
+        Ok(gone)
+    }
+
+    /// The directory the cache is in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 }
 
@@ -797,6 +823,39 @@ mod tests {
         let l = c.load();
         assert_eq!(l.len(), 2, "{l:?}");
         assert_eq!(rtts_for(&l, "svc", &[ip("127.0.0.3")]).len(), 1);
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn forget_removes_a_name_or_everything() {
+        let d = tmpdir("forget");
+        let c = Cache::open(&d).unwrap();
+        let ip = |s: &str| -> IpAddr { s.parse().unwrap() };
+        c.store_failover(
+            "a.test",
+            80,
+            ip("127.0.0.3"),
+            &[ip("127.0.0.2")],
+            Duration::from_secs(60),
+        );
+        c.store("b.test", 80, ip("127.0.0.4"), Duration::from_secs(60));
+        assert_eq!(
+            c.forget(Some("a.test")).unwrap(),
+            2,
+            "the winner and the dead line"
+        );
+        let l = c.load();
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].name, "b.test");
+        assert_eq!(c.forget(Some("nothing.test")).unwrap(), 0);
+        assert_eq!(c.forget(None).unwrap(), 1);
+        assert!(c.load().is_empty());
+        // An untrusted file is left alone, and says so.
+        c.store("b.test", 80, ip("127.0.0.4"), Duration::from_secs(60));
+        fs::set_permissions(d.join(FILE), fs::Permissions::from_mode(0o666)).unwrap();
+        assert!(c.forget(None).is_err());
+        fs::set_permissions(d.join(FILE), fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(c.load().len(), 1);
         let _ = fs::remove_dir_all(&d);
     }
 }

@@ -55,6 +55,8 @@ fn init() -> State {
     crate::logging::init(&config);
     if config.stats && !config.disabled {
         crate::stats::enable(config.log_file.clone());
+        // Read only when stats are asked for: a plain start-up opens no extra file.
+        crate::stats::set_kernel_syn_timeout_ms(dnsfo_os::kernel::syn_timeout_s() * 1000);
     }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
     log::debug!(

@@ -654,3 +654,62 @@ fn cache_list_and_flush() {
     assert_eq!(o.code, Some(1), "{o}");
     assert!(o.stderr.contains("the cache is off"), "{o}");
 }
+
+/// `DNSFO_STATS=1`: the exit line counts the failover and gives the time saved as an estimate
+/// from this kernel's own SYN timeout (the namespace's `tcp_syn_retries`, set to 2 here: 7 s).
+#[test]
+fn stats_line_counts_a_failover_and_estimates_from_the_kernel() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip(
+            "stats_line_counts_a_failover_and_estimates_from_the_kernel",
+            &why,
+        );
+    }
+    let client = "import socket; a = socket.getaddrinfo('svc', 7000, socket.AF_INET, \
+                  socket.SOCK_STREAM)[0][4]; s = socket.socket(); s.connect(a); print('OK', a[0])";
+    let script = format!(
+        "echo 2 > /proc/sys/net/ipv4/tcp_syn_retries 2>/dev/null; \
+         echo retries=$(cat /proc/sys/net/ipv4/tcp_syn_retries); \
+         DNSFO_STATS=1 {DNSFO} run -q -- python3 -c \"{client}\" 2>&1"
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3"],
+        &["sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    let retries: u32 = out
+        .lines()
+        .find_map(|l| l.strip_prefix("retries="))
+        .and_then(|r| r.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{h}"));
+    let syn_s = (1u64 << (retries.min(20) + 1)) - 1;
+    assert!(
+        out.contains("OK 127.0.0.2"),
+        "the program's connect landed\n{h}"
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains(" stats: "))
+        .unwrap_or_else(|| panic!("no stats line\n{h}"));
+    assert!(
+        line.contains("connects seen 1, failovers 1, addresses marked dead 1"),
+        "{line}\n{h}"
+    );
+    assert!(
+        line.contains(&format!(
+            "(estimate: the kernel's {syn_s} s SYN timeout per silent address passed)"
+        )),
+        "{line}\n{h}"
+    );
+    let saved: f64 = line
+        .split("time saved ~")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        saved <= syn_s as f64 - 0.1 && saved > syn_s as f64 - 2.0,
+        "the kernel's {syn_s} s minus the ~0.25 s the failover took: {saved}\n{h}"
+    );
+}

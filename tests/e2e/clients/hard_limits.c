@@ -42,6 +42,8 @@ int main(int argc, char **argv) {
         return fail ? 1 : 0;
     }
     int fillers = argc > 5 ? atoi(argv[5]) : 0, filler[64], nf = 0;
+    /* How long the connects may take (ms); 0: only the lookups and the connect calls matter. */
+    long wait_ms = argc > 6 ? atol(argv[6]) : 4000;
     for (int i = 0; i < fillers && i < 64; i++) { int f = open("/dev/null", O_RDONLY); if (f < 0) break; filler[nf++] = f; }
     int fd[64]; struct pollfd pf[64]; int res[64]; int n = 0;
     char errs[4096] = "";
@@ -62,7 +64,7 @@ int main(int argc, char **argv) {
     for (;;) {
         int waiting = 0;
         for (int i = 0; i < n; i++) { pf[i].fd = res[i] == -1 ? fd[i] : -1; pf[i].events = POLLOUT; pf[i].revents = 0; waiting += res[i] == -1; }
-        long left = 4000 - (now_ms() - t0);
+        long left = wait_ms - (now_ms() - t0);
         if (!waiting || left <= 0) break;
         if (poll(pf, (nfds_t)n, (int)left) <= 0) continue;
         for (int i = 0; i < n; i++) if (pf[i].revents) {

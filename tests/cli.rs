@@ -713,3 +713,48 @@ fn stats_line_counts_a_failover_and_estimates_from_the_kernel() {
         "the kernel's {syn_s} s minus the ~0.25 s the failover took: {saved}\n{h}"
     );
 }
+
+/// A set-group-ID program (of another group): the loader ignores LD_PRELOAD for it (secure
+/// execution), so `dnsfo run` says the library will not be in it, and it is not.
+#[test]
+fn run_warns_about_a_setgid_program() {
+    use std::os::unix::fs::PermissionsExt;
+    built_lib();
+    let tmp = TempDir::new("cli-setgid");
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let prog = compile(
+        tmp.path(),
+        "in_process",
+        "#define _GNU_SOURCE\n#include <dlfcn.h>\n#include <stdio.h>\n\
+         int main(void) { puts(dlsym(RTLD_DEFAULT, \"dnsfo_pass_through\") ? \"loaded\" : \"not loaded\"); return 0; }\n",
+        &["-O1"],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let plain = {
+        let mut c = dnsfo();
+        c.args(["run", "--"]).arg(&prog);
+        run(c, T)
+    };
+    assert_eq!(
+        plain.stdout, "loaded\n",
+        "the probe sees the library normally\n{plain}"
+    );
+    assert_eq!(plain.stderr, "", "{plain}");
+    // Another group needs root (CI runs as root).
+    if std::os::unix::fs::chown(&prog, None, Some(65534)).is_err() {
+        return skip(
+            "run_warns_about_a_setgid_program",
+            "chown to another group needs root",
+        );
+    }
+    std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o2755)).unwrap();
+    let mut c = dnsfo();
+    c.args(["run", "--"]).arg(&prog);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr.contains("is set-group-ID") && o.stderr.contains("will not be in the process"),
+        "{o}"
+    );
+    assert_eq!(o.stdout, "not loaded\n", "what the warning says is so\n{o}");
+}

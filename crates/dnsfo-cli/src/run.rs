@@ -222,6 +222,9 @@ pub fn main(argv: Vec<OsString>) -> u8 {
 /// Why `LD_PRELOAD` cannot reach the program at `path`, if it cannot.
 pub fn unreachable_warning(path: &Path) -> Option<String> {
     let shown = path.display();
+    if let Some(why) = secure_execution(path) {
+        return Some(format!("{shown} {why}"));
+    }
     match elf::inspect(path).ok()? {
         Kind::Elf(e) => verdict(&e).map(|why| format!("{shown} {why}")),
         Kind::Script(Some(interp)) => match elf::inspect(&interp).ok()? {
@@ -235,6 +238,43 @@ pub fn unreachable_warning(path: &Path) -> Option<String> {
         },
         Kind::Script(None) | Kind::Other => None,
     }
+}
+
+/// Would executing `path` from this process be a secure execution (set-user-ID or set-group-ID
+/// to someone else)? The dynamic loader then ignores `LD_PRELOAD` for libraries outside the
+/// system directories, and the library's environment settings, so dnsfo is not in it.
+fn secure_execution(path: &Path) -> Option<&'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    if on_nosuid_mount(path) {
+        return None; // the kernel ignores the bits there
+    }
+    // SAFETY: geteuid and getegid have no preconditions.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if m.mode() & libc::S_ISUID != 0 && m.uid() != euid {
+        Some(
+            "is set-user-ID: the dynamic loader ignores LD_PRELOAD for it (secure execution),              so libdnsfo.so will not be in the process",
+        )
+    } else if m.mode() & libc::S_ISGID != 0 && m.gid() != egid {
+        Some(
+            "is set-group-ID: the dynamic loader ignores LD_PRELOAD for it (secure execution),              so libdnsfo.so will not be in the process",
+        )
+    } else {
+        None
+    }
+}
+
+/// Is `path` on a file system mounted `nosuid`?
+fn on_nosuid_mount(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs is plain old data; all-zero is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path and `st` is ours to fill.
+    let r = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    r == 0 && st.f_flag & libc::ST_NOSUID != 0
 }
 
 fn verdict(e: &elf::Elf) -> Option<&'static str> {

@@ -758,3 +758,54 @@ fn run_warns_about_a_setgid_program() {
     );
     assert_eq!(o.stdout, "not loaded\n", "what the warning says is so\n{o}");
 }
+
+/// A connect that cannot finish says so at info every 2, 4, 8 ... s, naming the addresses it
+/// waits on: blocking (python, no timeout; stopped by `timeout`) and through the background
+/// driver (python `settimeout`).
+#[test]
+fn a_stuck_connect_logs_what_it_still_waits_on() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("a_stuck_connect_logs_what_it_still_waits_on", &why);
+    }
+    let client = |tmo: &str| {
+        format!(
+            "import socket; a = socket.getaddrinfo('svc', 7000, socket.AF_INET, \
+             socket.SOCK_STREAM)[0][4]; s = socket.socket(); s.settimeout({tmo}); s.connect(a)"
+        )
+    };
+    let lib = built_lib();
+    let script = format!(
+        "t=$(mktemp -d) && export LD_PRELOAD={lib} DNSFO_LOG=info DNSFO_CACHE=0; \
+         timeout -s KILL 4.6 python3 -c \"{blocking}\" 2> $t/blocking.log & \
+         python3 -c \"{nb}\" 2> $t/nb.log; wait; \
+         echo == blocking; cat $t/blocking.log; echo == nb; cat $t/nb.log; rm -rf $t",
+        lib = lib.display(),
+        blocking = client("None"),
+        nb = client("4.5"),
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "silent:127.0.0.3"],
+        &["sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    let (blocking, nb) = out.split_once("== nb\n").unwrap_or_else(|| panic!("{h}"));
+    for (path, log) in [("blocking", blocking), ("non-blocking", nb)] {
+        let notes: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("still waiting on"))
+            .collect();
+        assert_eq!(notes.len(), 2, "{path}: at 2 s and 4 s\n{h}");
+        for (n, s) in notes.iter().zip(["2", "4"]) {
+            assert!(
+                n.contains(" dnsfo INFO: svc: connect on fd "),
+                "{path}: {n}\n{h}"
+            );
+            assert!(
+                n.contains("127.0.0.2:7000") && n.contains("127.0.0.3:7000"),
+                "{path}: {n}\n{h}"
+            );
+            assert!(n.ends_with(&format!(" after {s} s")), "{path}: {n}\n{h}");
+        }
+    }
+}

@@ -121,6 +121,8 @@ const DNS_POLL: Duration = Duration::from_millis(10);
 /// (issue 12: under 100 ms, also when DNS is down; a lookup that failed, or is still in flight
 /// after this long, is not waited for again).
 pub const DNS_WAIT_WHEN_FAILED: Duration = Duration::from_millis(50);
+/// A connect still going this long logs that it is (then after twice as long, and so on).
+const STILL_WAITING_FIRST: Duration = Duration::from_secs(2);
 
 #[derive(Debug)]
 enum Refill {
@@ -160,6 +162,10 @@ pub struct Steer {
     refill: Refill,
     /// Every address failed and the socket waits for DNS: it gives up then.
     dns_deadline: Option<Instant>,
+    /// When the program's connect began (for the "still waiting" log line).
+    began: Instant,
+    /// The next "still waiting" line is due this long after `began` (doubling each time).
+    next_note: Duration,
     /// A non-blocking socket whose attempts all failed keeps its error unread while DNS is asked
     /// (until `dns_deadline`): the program's waits are held for the answer meanwhile.
     dns_hold: bool,
@@ -239,6 +245,8 @@ impl Steer {
                 Refill::Done
             },
             dns_deadline: None,
+            began: st.own_started.unwrap_or(now),
+            next_note: STILL_WAITING_FIRST,
             dns_hold: false,
             reresolve: st.reresolve,
             wait_for_dns: st.wait_for_dns,
@@ -325,6 +333,9 @@ impl Steer {
         }
         if !self.status.settled() {
             self.apply_clocks(now);
+        }
+        if !self.status.settled() {
+            self.note_waiting(now);
         }
         if !self.status.settled() && self.nothing_left_but_own_choice() {
             return self.settle(Status::Released);
@@ -450,6 +461,7 @@ impl Steer {
             self.give_up_at,
             dns,
             self.dns_deadline,
+            Some(self.began + self.next_note),
         ]
         .into_iter()
         .flatten()
@@ -743,6 +755,30 @@ impl Steer {
         self.own = None;
         self.queue.push_front(addr);
         self.own_next(now);
+    }
+
+    /// A connect still going after 2, 4, 8, ... s says so at info, naming what it waits on: an
+    /// operator watching the log of a program that seems stuck sees why.
+    fn note_waiting(&mut self, now: Instant) {
+        let waited = now.saturating_duration_since(self.began);
+        if waited < self.next_note {
+            return;
+        }
+        let mut on: Vec<String> = self.own.iter().map(|o| o.addr.to_string()).collect();
+        on.extend(self.probes.iter().map(|p| p.addr.to_string()));
+        if on.is_empty() {
+            on.push("DNS".to_string());
+        }
+        log::info!(
+            "{}: connect on fd {} still waiting on {} after {} s",
+            self.name,
+            self.fd,
+            on.join(", "),
+            waited.as_secs()
+        );
+        while self.next_note <= waited {
+            self.next_note = self.next_note.saturating_mul(2);
+        }
     }
 
     fn apply_clocks(&mut self, now: Instant) {

@@ -809,3 +809,41 @@ fn a_stuck_connect_logs_what_it_still_waits_on() {
         }
     }
 }
+
+/// `eval "$(dnsfo on)"` in bash: the shell's next program fails over; `dnsfo status` says on
+/// (0) then off (1) after `eval "$(dnsfo off)"`, which leaves LD_PRELOAD as it was. `dnsfo env`
+/// prints the lines for a systemd unit and a Dockerfile.
+#[test]
+fn on_off_status_in_bash_and_env_lines() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("on_off_status_in_bash_and_env_lines", &why);
+    }
+    let lib = built_lib();
+    let client = "import socket; a = socket.getaddrinfo('svc', 7000, socket.AF_INET, \
+                  socket.SOCK_STREAM)[0][4]; s = socket.socket(); s.settimeout(1.5); \
+                  s.connect(a); print('peer', s.getpeername()[0])";
+    let script = format!(
+        "unset LD_PRELOAD; eval \"$({DNSFO} on)\"; eval \"$({DNSFO} on)\"; \
+         echo \"preload=$LD_PRELOAD\"; {DNSFO} status; echo \"rc=$?\"; \
+         python3 -c \"{client}\" 2>&1; \
+         eval \"$({DNSFO} off)\"; echo \"preload=$(printenv LD_PRELOAD || echo unset)\"; \
+         {DNSFO} status; echo \"rc=$?\"; python3 -c \"{client}\" 2>&1 | tail -1; \
+         {DNSFO} env; {DNSFO} env --systemd; {DNSFO} env --docker"
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3"],
+        &["bash", "-c", &script],
+        20,
+    );
+    let lib = lib.display();
+    let want = format!(
+        "preload={lib}\n\
+         dnsfo is on: LD_PRELOAD has {lib}\nrc=0\n\
+         peer 127.0.0.3\n\
+         preload=unset\n\
+         dnsfo is off: LD_PRELOAD does not have {lib}\nrc=1\n\
+         TimeoutError: timed out\n\
+         LD_PRELOAD={lib}\nEnvironment=LD_PRELOAD={lib}\nENV LD_PRELOAD={lib}\n"
+    );
+    assert_eq!(h.stdout(), want, "{h}");
+}

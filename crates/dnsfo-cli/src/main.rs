@@ -15,6 +15,7 @@ mod demo;
 mod elf;
 mod ns;
 mod run;
+mod shell;
 mod term;
 mod which;
 
@@ -39,6 +40,9 @@ Commands:
                         (nothing leaves this machine)
   cache list | flush [NAME]
                         show or empty the shared winner cache
+  on | off | status     dnsfo for this shell: eval \"$(dnsfo on)\"
+  env [--systemd | --docker]
+                        the environment lines for a service or a container
   help [command]        show the help of a command
 
 Options:
@@ -69,6 +73,7 @@ fn main() -> ExitCode {
             demo::main(argv)
         }
         "cache" => cache::main(argv),
+        c @ ("on" | "off" | "status" | "env") => shell::main(c, argv),
         "help" => help(&argv),
         "-h" | "--help" => {
             print!("{USAGE}");
@@ -80,7 +85,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "dnsfo: unknown command '{}' (commands: run, check, demo, cache; try 'dnsfo --help')",
+                "dnsfo: unknown command '{}' (commands: run, check, demo, cache, on, off, status, env; try 'dnsfo --help')",
                 if other.is_empty() {
                     cmd.to_string_lossy().into_owned()
                 } else {
@@ -115,8 +120,12 @@ fn help(args: &[OsString]) -> u8 {
             print!("{}", cache::USAGE);
             0
         }
+        Some("on" | "off" | "status" | "env") => {
+            print!("{}", shell::USAGE);
+            0
+        }
         Some(other) => {
-            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo, cache)");
+            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo, cache, on, off, status, env)");
             2
         }
     }

@@ -30,25 +30,46 @@ Exit status: 0 done; 1 the cache is off, missing or not trusted (nothing read or
 2 usage error.
 ";
 
-/// Where the cache is, as the library finds it from this environment; `Err` says why none.
+/// Why there is no cache to read, as the library would find it.
+pub enum Unusable {
+    /// `DNSFO_CACHE=0`.
+    Disabled,
+    /// No directory to be had: neither `DNSFO_CACHE_DIR`, nor HOME or XDG_RUNTIME_DIR.
+    NoDirectory,
+    /// The directory does not exist (yet).
+    Missing(PathBuf),
+    /// Not the user's own private directory: the library does not use it.
+    Untrusted(PathBuf),
+}
+
+/// The cache this environment's settings point the library at (`config`: read from it), opened
+/// through the library's own trust checks; never created here.
+pub fn open_as_the_library(config: &Config) -> Result<Cache, Unusable> {
+    let dir: PathBuf = match &config.cache_dir {
+        Some(d) => d.clone(),
+        None if config.cache_disabled => return Err(Unusable::Disabled),
+        None => return Err(Unusable::NoDirectory),
+    };
+    if std::fs::symlink_metadata(&dir).is_err() {
+        return Err(Unusable::Missing(dir));
+    }
+    Cache::open(&dir).ok_or(Unusable::Untrusted(dir))
+}
+
+/// The cache, or why there is none, in words.
 fn open() -> Result<Cache, String> {
     let (config, warnings) = Config::parse(|k| std::env::var_os(k));
     for w in warnings {
         eprintln!("{w}");
     }
-    let dir: PathBuf = match config.cache_dir {
-        Some(d) => d,
-        None if config.cache_disabled => return Err("the cache is off (DNSFO_CACHE=0)".into()),
-        None => return Err("no cache directory (no HOME or XDG_RUNTIME_DIR)".into()),
-    };
-    if std::fs::symlink_metadata(&dir).is_err() {
-        return Err(format!("{}: no cache there (yet)", dir.display()));
-    }
-    Cache::open(&dir).ok_or_else(|| {
-        format!(
+    open_as_the_library(&config).map_err(|why| match why {
+        Unusable::Disabled => "the cache is off (DNSFO_CACHE=0)".to_string(),
+        Unusable::NoDirectory => "no cache directory (no HOME or XDG_RUNTIME_DIR)".to_string(),
+        Unusable::Missing(dir) => format!("{}: no cache there (yet)", dir.display()),
+        Unusable::Untrusted(dir) => format!(
             "{}: not the user's own private directory; the library does not use it either",
             dir.display()
-        )
+        ),
     })
 }
 

@@ -5,11 +5,11 @@
 //! what a program that only tries the first address gets.
 
 use crate::args::{self, Item, Parser};
+use crate::cache::Unusable;
 use crate::term::Style;
 use dnsfo_core::config::Config;
 use dnsfo_core::schedule::Schedule;
 use dnsfo_core::{cache, plan};
-use dnsfo_os::cachefile::Cache;
 use std::ffi::{CStr, CString, OsString};
 use std::fmt::Write as _;
 use std::io::ErrorKind;
@@ -74,19 +74,14 @@ enum Cached {
 
 impl Cached {
     fn read(host: &str, port: u16, known: &[IpAddr], config: &Config) -> Cached {
-        let Some(dir) = config.cache_dir.clone() else {
-            return Cached::Off(if config.cache_disabled {
-                "DNSFO_CACHE=0"
-            } else {
-                "no HOME or XDG_RUNTIME_DIR"
-            });
+        let c = match crate::cache::open_as_the_library(config) {
+            Ok(c) => c,
+            Err(Unusable::Disabled) => return Cached::Off("DNSFO_CACHE=0"),
+            Err(Unusable::NoDirectory) => return Cached::Off("no HOME or XDG_RUNTIME_DIR"),
+            Err(Unusable::Missing(dir)) => return Cached::Missing(dir),
+            Err(Unusable::Untrusted(dir)) => return Cached::Untrusted(dir),
         };
-        if std::fs::symlink_metadata(&dir).is_err() {
-            return Cached::Missing(dir);
-        }
-        let Some(c) = Cache::open(&dir) else {
-            return Cached::Untrusted(dir);
-        };
+        let dir = c.dir().to_path_buf();
         let entries = c.load();
         let now = cache::now_ms();
         match cache::winners_for(&entries, host, known)

@@ -342,18 +342,23 @@ fn check_lib_path(p: PathBuf) -> Result<PathBuf, String> {
     Ok(p)
 }
 
-/// `LD_PRELOAD` with `lib` appended, unless it is already there (entries are separated by
-/// spaces or colons).
-pub fn appended_preload(current: Option<OsString>, lib: &Path) -> OsString {
-    let current = current.unwrap_or_default();
-    let already = current
-        .as_bytes()
+/// `LD_PRELOAD`'s entries, separated by spaces or colons as the loader reads them.
+pub fn preload_entries(v: &OsStr) -> impl Iterator<Item = &[u8]> {
+    v.as_bytes()
         .split(|b| matches!(b, b' ' | b'\t' | b':'))
         .filter(|e| !e.is_empty())
-        .any(|e| {
-            let e = Path::new(OsStr::from_bytes(e));
-            e == lib || (e.is_absolute() && std::fs::canonicalize(e).is_ok_and(|c| c == lib))
-        });
+}
+
+/// Is this `LD_PRELOAD` entry `lib`: the same path, or an absolute one that resolves to it?
+pub fn is_preload_of(entry: &[u8], lib: &Path) -> bool {
+    let e = Path::new(OsStr::from_bytes(entry));
+    e == lib || (e.is_absolute() && std::fs::canonicalize(e).is_ok_and(|c| c == lib))
+}
+
+/// `LD_PRELOAD` with `lib` appended, unless it is already there.
+pub fn appended_preload(current: Option<OsString>, lib: &Path) -> OsString {
+    let current = current.unwrap_or_default();
+    let already = preload_entries(&current).any(|e| is_preload_of(e, lib));
     if already {
         return current;
     }
@@ -384,11 +389,7 @@ fn drop_own_preload() {
     let Some(current) = std::env::var_os("LD_PRELOAD") else {
         return;
     };
-    let entries: Vec<&[u8]> = current
-        .as_bytes()
-        .split(|b| matches!(b, b' ' | b'\t' | b':'))
-        .filter(|e| !e.is_empty())
-        .collect();
+    let entries: Vec<&[u8]> = preload_entries(&current).collect();
     let is_ours =
         |e: &[u8]| Path::new(OsStr::from_bytes(e)).file_name() == Some(OsStr::new("libdnsfo.so"));
     if !entries.iter().any(|e| is_ours(e)) {

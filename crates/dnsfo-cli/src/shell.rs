@@ -6,7 +6,7 @@
 
 use crate::run;
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStringExt;
 use std::path::Path;
 
 pub const USAGE: &str = "\
@@ -30,27 +30,16 @@ fn quoted(v: &OsStr) -> String {
     format!("'{}'", v.to_string_lossy().replace('\'', r"'\''"))
 }
 
-/// `LD_PRELOAD`'s entries (separated by spaces or colons, as the loader reads it).
-fn entries(v: &OsStr) -> impl Iterator<Item = &[u8]> {
-    v.as_bytes()
-        .split(|b| matches!(b, b' ' | b'\t' | b':'))
-        .filter(|e| !e.is_empty())
-}
-
-/// Is this entry `lib` (by path, or by what it resolves to)?
-fn is_lib(entry: &[u8], lib: &Path) -> bool {
-    let p = Path::new(OsStr::from_bytes(entry));
-    p == lib || std::fs::canonicalize(p).is_ok_and(|c| c == lib)
-}
-
 /// `LD_PRELOAD` without `lib`, the other entries as they were.
 fn without(current: &OsStr, lib: &Path) -> OsString {
-    let kept: Vec<&[u8]> = entries(current).filter(|e| !is_lib(e, lib)).collect();
+    let kept: Vec<&[u8]> = run::preload_entries(current)
+        .filter(|e| !run::is_preload_of(e, lib))
+        .collect();
     OsString::from_vec(kept.join(&b' '))
 }
 
 fn has(current: &OsStr, lib: &Path) -> bool {
-    entries(current).any(|e| is_lib(e, lib))
+    run::preload_entries(current).any(|e| run::is_preload_of(e, lib))
 }
 
 pub fn main(cmd: &str, argv: Vec<OsString>) -> u8 {

@@ -26,9 +26,6 @@ pub enum Step {
     Plain,
 }
 
-/// How soon a steer with nothing to wait on is looked at again (see `step`).
-const IDLE_LOOK_MS: c_int = 10;
-
 pub struct Blocking {
     steer: Option<Box<Steer>>,
     /// The program's file status flags, given back on every path.
@@ -141,11 +138,6 @@ impl Blocking {
                 .saturating_add(u128::from(d.subsec_nanos() % 1_000_000 != 0))
                 .min(c_int::MAX as u128) as c_int
         });
-        if fds.is_empty() && timeout < 0 {
-            // Nothing to wait on and no clock: cannot happen for an unsettled steer (it always
-            // has a deadline then); if it did, look again shortly rather than sleep forever.
-            return Step::Wait(fds, IDLE_LOOK_MS);
-        }
         Step::Wait(fds, timeout)
     }
 }

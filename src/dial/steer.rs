@@ -148,7 +148,6 @@ pub struct Steer {
     pub recorded: usize,
     /// When the next probe may start (RFC 8305; the one rule, shared with `dnsfo check`).
     schedule: Schedule<Instant>,
-    delay: Duration,
     cap: Option<Instant>,
     budget: Duration,
     give_up_at: Option<Instant>,
@@ -215,6 +214,8 @@ impl Steer {
             Some(h) => h,
             None => sys::dup_above(st.fd, OWN_FD_MIN)?,
         };
+        // The program's connect began with its own attempt (or now, when dnsfo makes the first).
+        let began = st.own_started.unwrap_or(now);
         let mut steer = Steer {
             id: new_id(),
             fd: st.fd,
@@ -224,14 +225,13 @@ impl Steer {
             chosen: st.chosen,
             own: st.own.map(|addr| Own {
                 addr,
-                started: st.own_started.unwrap_or(now),
+                started: began,
             }),
             queue: st.queue,
             probes: Vec::new(),
             recorded: st.outcomes.len(),
             outcomes: st.outcomes,
-            schedule: Schedule::new(st.delay, st.own_started.unwrap_or(now)),
-            delay: st.delay,
+            schedule: Schedule::new(st.delay, began),
             cap: st.cap,
             budget: st.budget,
             give_up_at: None,
@@ -245,7 +245,7 @@ impl Steer {
                 Refill::Done
             },
             dns_deadline: None,
-            began: st.own_started.unwrap_or(now),
+            began,
             next_note: STILL_WAITING_FIRST,
             dns_hold: false,
             reresolve: st.reresolve,
@@ -286,7 +286,7 @@ impl Steer {
 
     /// The attempt delay this steer runs with.
     pub fn delay(&self) -> Duration {
-        self.delay
+        self.schedule.delay()
     }
 
     pub fn status(&self) -> Status {
@@ -346,7 +346,7 @@ impl Steer {
     /// Starts the probes that are due (RFC 8305: one per attempt delay, the next at once after a
     /// failure). A probe that connects at once proves its address on the spot.
     pub fn start_due(&mut self, now: Instant) {
-        let quiet_for = self.delay.max(DNS_QUIET_MIN);
+        let quiet_for = self.schedule.delay().max(DNS_QUIET_MIN);
         let quiet = |started: Instant| now.saturating_duration_since(started) >= quiet_for;
         if self.queue.is_empty()
             && matches!(self.refill, Refill::Unasked)
@@ -434,7 +434,8 @@ impl Steer {
     }
 
     /// When the steer next needs a look without any socket event: the next probe start, the
-    /// budget, the cap.
+    /// budget, the cap, DNS, the next "still waiting" note. Always `Some` while unsettled (the
+    /// note is always due some time), so a driver's wait is never unbounded.
     pub fn wake_at(&self) -> Option<Instant> {
         if self.status.settled() {
             return None;
@@ -451,7 +452,7 @@ impl Steer {
                     .chain(self.probes.iter().map(|p| p.started))
                     .max()
                     .unwrap_or_else(Instant::now)
-                    + self.delay.max(DNS_QUIET_MIN),
+                    + self.schedule.delay().max(DNS_QUIET_MIN),
             ),
             _ => None,
         };

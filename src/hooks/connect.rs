@@ -13,39 +13,46 @@ use libc::{c_int, sockaddr, socklen_t};
 /// Steps of one blocking race at most (each is a wait or an attempt; a race has a handful).
 const MAX_STEPS: usize = 100_000;
 
-/// # Safety
-/// Same contract as libc's `connect`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
-    // SAFETY: `addr`/`len` are the program's; read_sockaddr checks null and length first.
-    let Some(target) = (unsafe { sys::read_sockaddr(addr, len) }) else {
-        // SAFETY: as above.
-        if fdtable::any_special() && unsafe { is_unspec(addr, len) } {
-            // The program aborts its connect itself: its steer (if any) stops first.
-            let _errno = sys::ErrnoGuard::save();
-            inside(|s| failover::program_ends(s, fd, false));
-        }
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::connect(fd, addr, len) };
-    };
-    let saved = sys::errno();
-    // Whatever the program's cancellation type, dnsfo's own code is only ever cancelled at its
-    // waits (cancellation points), never halfway through.
-    let _deferred = sys::CancelDeferred::new();
-    crate::learn::note_connect_addr(addr);
-    let decision = inside(|s| failover::connect(s, fd, target)).unwrap_or(Decision::PassThrough);
-    // SAFETY: forwarded to the same call when needed.
-    unsafe { carry_out(fd, addr, len, decision, saved) }
+hook! {
+    /// An IP address: decided in `failover::connect` (which may steer it); `AF_UNSPEC`: the
+    /// program aborts its connect itself, its steer (if any) stops first. Anything else (a Unix
+    /// socket, a bad pointer) goes straight to libc.
+    fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int = sys::connect;
+    // SAFETY: the program's `addr`/`len`; only the family is read, after a length check.
+    take over if unsafe { may_concern_dnsfo(addr, len) } => {
+        // SAFETY: `addr`/`len` are the program's; read_sockaddr checks null and length first.
+        let Some(target) = (unsafe { sys::read_sockaddr(addr, len) }) else {
+            if fdtable::any_special() {
+                let _errno = sys::ErrnoGuard::save();
+                inside(|s| failover::program_ends(s, fd, false));
+            }
+            // SAFETY: forwarded unchanged.
+            return unsafe { sys::connect(fd, addr, len) };
+        };
+        let saved = sys::errno();
+        // Whatever the program's cancellation type, dnsfo's own code is only ever cancelled at
+        // its waits (cancellation points), never halfway through.
+        let _deferred = sys::CancelDeferred::new();
+        crate::learn::note_connect_addr(addr);
+        let decision =
+            inside(|s| failover::connect(s, fd, target)).unwrap_or(Decision::PassThrough);
+        // SAFETY: forwarded to the same call when needed.
+        unsafe { carry_out(fd, addr, len, decision, saved) }
+    }
 }
 
+/// The connect's family is IPv4, IPv6 or `AF_UNSPEC` (the only ones dnsfo acts on); no other
+/// byte of the address is read here.
+///
 /// # Safety
 /// `addr` null or valid for `len` bytes.
-unsafe fn is_unspec(addr: *const sockaddr, len: socklen_t) -> bool {
-    !addr.is_null()
-        && len as usize >= std::mem::size_of::<libc::sa_family_t>()
-        // SAFETY: checked non-null and long enough for the family.
-        && c_int::from(unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) })
-            == libc::AF_UNSPEC
+unsafe fn may_concern_dnsfo(addr: *const sockaddr, len: socklen_t) -> bool {
+    if addr.is_null() || (len as usize) < std::mem::size_of::<libc::sa_family_t>() {
+        return false;
+    }
+    // SAFETY: checked non-null and long enough for the family.
+    let family = c_int::from(unsafe { std::ptr::read_unaligned(addr as *const libc::sa_family_t) });
+    matches!(family, libc::AF_INET | libc::AF_INET6 | libc::AF_UNSPEC)
 }
 
 /// # Safety

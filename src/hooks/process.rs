@@ -11,64 +11,43 @@ use libc::{c_char, c_int};
 
 fn settle_inherited() {
     if fdtable::any_special() {
-        let _errno = sys::ErrnoGuard::save();
         inside(failover::before_exec);
     }
 }
 
-/// # Safety
-/// Same contract as libc's `execve`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn execve(
-    path: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> c_int {
-    settle_inherited();
-    // SAFETY: forwarded unchanged.
-    unsafe { sys::execve(path, argv, envp) }
+hook! {
+    fn execve(
+        path: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    ) -> c_int = sys::execve;
+    before { settle_inherited() }
 }
 
-/// # Safety
-/// Same contract as libc's `execv`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn execv(path: *const c_char, argv: *const *const c_char) -> c_int {
-    settle_inherited();
-    // SAFETY: forwarded unchanged.
-    unsafe { sys::execv(path, argv) }
+hook! {
+    fn execv(path: *const c_char, argv: *const *const c_char) -> c_int = sys::execv;
+    before { settle_inherited() }
 }
 
-/// # Safety
-/// Same contract as libc's `execvp`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int {
-    settle_inherited();
-    // SAFETY: forwarded unchanged.
-    unsafe { sys::execvp(file, argv) }
+hook! {
+    fn execvp(file: *const c_char, argv: *const *const c_char) -> c_int = sys::execvp;
+    before { settle_inherited() }
 }
 
-/// # Safety
-/// Same contract as libc's `execvpe`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn execvpe(
-    file: *const c_char,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> c_int {
-    settle_inherited();
-    // SAFETY: forwarded unchanged.
-    unsafe { sys::execvpe(file, argv, envp) }
+hook! {
+    fn execvpe(
+        file: *const c_char,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    ) -> c_int = sys::execvpe;
+    before { settle_inherited() }
 }
 
-/// # Safety
-/// Same contract as libc's `fexecve`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn fexecve(
-    fd: c_int,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> c_int {
-    settle_inherited();
-    // SAFETY: forwarded unchanged.
-    unsafe { sys::fexecve(fd, argv, envp) }
+hook! {
+    fn fexecve(
+        fd: c_int,
+        argv: *const *const c_char,
+        envp: *const *const c_char,
+    ) -> c_int = sys::fexecve;
+    before { settle_inherited() }
 }

@@ -9,7 +9,7 @@
 
 use super::inside;
 use crate::learn;
-use crate::sys::{self, ErrnoGuard};
+use crate::sys;
 use libc::{addrinfo, c_char, c_int, hostent, size_t};
 use smallvec::SmallVec;
 use std::ffi::CStr;
@@ -31,24 +31,29 @@ unsafe fn name_of<'a>(p: *const c_char) -> Option<&'a str> {
     unsafe { CStr::from_ptr(p) }.to_str().ok()
 }
 
-/// # Safety
-/// Same contract as libc's `getaddrinfo`.
-#[no_mangle]
-pub unsafe extern "C" fn getaddrinfo(
-    node: *const c_char,
-    service: *const c_char,
-    hints: *const addrinfo,
-    res: *mut *mut addrinfo,
-) -> c_int {
-    // SAFETY: forwarded unchanged.
-    let r = unsafe { sys::getaddrinfo(node, service, hints, res) };
-    if r != 0 || res.is_null() {
-        return r;
+hook! {
+    /// A successful answer for a name is learned, and handed back in the order `learn` gives.
+    fn getaddrinfo(
+        node: *const c_char,
+        service: *const c_char,
+        hints: *const addrinfo,
+        res: *mut *mut addrinfo,
+    ) -> c_int = sys::getaddrinfo;
+    after(r) {
+        if r == 0 && !res.is_null() {
+            // SAFETY: node/hints are the program's (libc just read them); *res is the list
+            // libc just returned.
+            unsafe { learn_addrinfo(node, hints, res) };
+        }
     }
-    let _errno = ErrnoGuard::save();
+}
+
+/// # Safety
+/// `node` null or a C string, `hints` null or valid, `*res` a list libc just returned.
+unsafe fn learn_addrinfo(node: *const c_char, hints: *const addrinfo, res: *mut *mut addrinfo) {
     // SAFETY: node is the program's C string; res was filled by libc on success.
     let (Some(name), head) = (unsafe { name_of(node) }, unsafe { *res }) else {
-        return r;
+        return;
     };
     let af = if hints.is_null() {
         libc::AF_UNSPEC
@@ -78,30 +83,27 @@ pub unsafe extern "C" fn getaddrinfo(
             unsafe { relink(res, &nodes, &order) };
         }
     });
-    r
 }
 
-/// # Safety
-/// Same contract as libc's `freeaddrinfo`.
-#[no_mangle]
-pub unsafe extern "C" fn freeaddrinfo(res: *mut addrinfo) {
-    if !res.is_null() {
-        let _errno = ErrnoGuard::save();
-        inside(|s| {
-            // Forgotten before the memory is freed: another thread's answer may reuse it at once.
-            let mut ptrs: SmallVec<[usize; INLINE]> = SmallVec::new();
-            let mut p = res;
-            while !p.is_null() && ptrs.len() < MAX_NODES {
-                // SAFETY: `p` is a node of the list the program hands back, still allocated.
-                let n = unsafe { &*p };
-                ptrs.push(n.ai_addr as usize);
-                p = n.ai_next;
-            }
-            learn::forget_answer(s, &ptrs);
-        });
+hook! {
+    /// The list's addresses are forgotten before its memory is freed: another thread's answer
+    /// may reuse it at once.
+    fn freeaddrinfo(res: *mut addrinfo) -> () = real_freeaddrinfo;
+    before {
+        if !res.is_null() {
+            inside(|s| {
+                let mut ptrs: SmallVec<[usize; INLINE]> = SmallVec::new();
+                let mut p = res;
+                while !p.is_null() && ptrs.len() < MAX_NODES {
+                    // SAFETY: `p` is a node of the list the program hands back, still allocated.
+                    let n = unsafe { &*p };
+                    ptrs.push(n.ai_addr as usize);
+                    p = n.ai_next;
+                }
+                learn::forget_answer(s, &ptrs);
+            });
+        }
     }
-    // SAFETY: forwarded unchanged.
-    unsafe { real_freeaddrinfo(res) }
 }
 
 /// libc's `freeaddrinfo` (the next definition in link order).
@@ -223,69 +225,57 @@ unsafe fn learn_hostent(name: *const c_char, h: *mut hostent) {
     });
 }
 
-/// # Safety
-/// Same contract as libc's `gethostbyname`.
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname(name: *const c_char) -> *mut hostent {
-    // SAFETY: forwarded unchanged.
-    let h = unsafe { sys::gethostbyname(name) };
-    let _errno = ErrnoGuard::save();
-    // SAFETY: h is null or libc's answer.
-    unsafe { learn_hostent(name, h) };
-    h
-}
-
-/// # Safety
-/// Same contract as libc's `gethostbyname2`.
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent {
-    // SAFETY: forwarded unchanged.
-    let h = unsafe { sys::gethostbyname2(name, af) };
-    let _errno = ErrnoGuard::save();
-    // SAFETY: h is null or libc's answer.
-    unsafe { learn_hostent(name, h) };
-    h
-}
-
-/// # Safety
-/// Same contract as libc's `gethostbyname_r`.
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname_r(
-    name: *const c_char,
-    ret: *mut hostent,
-    buf: *mut c_char,
-    buflen: size_t,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    // SAFETY: forwarded unchanged.
-    let r = unsafe { sys::gethostbyname_r(name, ret, buf, buflen, result, h_errnop) };
-    if r == 0 && !result.is_null() {
-        let _errno = ErrnoGuard::save();
-        // SAFETY: on success *result is null or `ret`, filled by libc.
-        unsafe { learn_hostent(name, *result) };
+hook! {
+    /// The answer is learned, and its address array permuted in place.
+    fn gethostbyname(name: *const c_char) -> *mut hostent = sys::gethostbyname;
+    after(h) {
+        // SAFETY: h is null or libc's answer for `name`.
+        unsafe { learn_hostent(name, h) }
     }
-    r
 }
 
-/// # Safety
-/// Same contract as libc's `gethostbyname2_r`.
-#[no_mangle]
-pub unsafe extern "C" fn gethostbyname2_r(
-    name: *const c_char,
-    af: c_int,
-    ret: *mut hostent,
-    buf: *mut c_char,
-    buflen: size_t,
-    result: *mut *mut hostent,
-    h_errnop: *mut c_int,
-) -> c_int {
-    // SAFETY: forwarded unchanged.
-    let r = unsafe { sys::gethostbyname2_r(name, af, ret, buf, buflen, result, h_errnop) };
-    if r == 0 && !result.is_null() {
-        let _errno = ErrnoGuard::save();
-        // SAFETY: on success *result is null or `ret`, filled by libc.
-        unsafe { learn_hostent(name, *result) };
+hook! {
+    /// As `gethostbyname`.
+    fn gethostbyname2(name: *const c_char, af: c_int) -> *mut hostent = sys::gethostbyname2;
+    after(h) {
+        // SAFETY: h is null or libc's answer for `name`.
+        unsafe { learn_hostent(name, h) }
     }
-    r
+}
+
+hook! {
+    /// As `gethostbyname`, for a successful answer in the caller's buffer.
+    fn gethostbyname_r(
+        name: *const c_char,
+        ret: *mut hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int = sys::gethostbyname_r;
+    after(r) {
+        if r == 0 && !result.is_null() {
+            // SAFETY: on success *result is null or `ret`, filled by libc.
+            unsafe { learn_hostent(name, *result) };
+        }
+    }
+}
+
+hook! {
+    /// As `gethostbyname_r`.
+    fn gethostbyname2_r(
+        name: *const c_char,
+        af: c_int,
+        ret: *mut hostent,
+        buf: *mut c_char,
+        buflen: size_t,
+        result: *mut *mut hostent,
+        h_errnop: *mut c_int,
+    ) -> c_int = sys::gethostbyname2_r;
+    after(r) {
+        if r == 0 && !result.is_null() {
+            // SAFETY: on success *result is null or `ret`, filled by libc.
+            unsafe { learn_hostent(name, *result) };
+        }
+    }
 }

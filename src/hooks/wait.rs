@@ -211,73 +211,61 @@ fn keep_epoll(s: &'static State, epfd: c_int, events: *mut libc::epoll_event, n:
     kept as c_int
 }
 
-/// # Safety
-/// Same contract as libc's `epoll_wait`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn epoll_wait(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: c_int,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::epoll_wait(epfd, events, max, timeout) };
-    }
-    waiting(
-        Until::from_ms(timeout),
-        // SAFETY: forwarded with the time left.
-        |u| unsafe { sys::epoll_wait(epfd, events, max, u.ms_left()) },
-        |s, n| keep_epoll(s, epfd, events, n),
-    )
-}
-
-/// # Safety
-/// Same contract as libc's `epoll_pwait`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn epoll_pwait(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: c_int,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::epoll_pwait(epfd, events, max, timeout, mask) };
-    }
-    waiting(
-        Until::from_ms(timeout),
-        // SAFETY: forwarded with the time left.
-        |u| unsafe { sys::epoll_pwait(epfd, events, max, u.ms_left(), mask) },
-        |s, n| keep_epoll(s, epfd, events, n),
-    )
-}
-
-/// # Safety
-/// Same contract as libc's `epoll_pwait2`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn epoll_pwait2(
-    epfd: c_int,
-    events: *mut libc::epoll_event,
-    max: c_int,
-    timeout: *const timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::epoll_pwait2(epfd, events, max, timeout, mask) };
-    }
-    // SAFETY: the program's timespec, null or valid.
-    let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-    waiting(
-        until,
-        |u| {
+hook! {
+    fn epoll_wait(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: c_int,
+    ) -> c_int = sys::epoll_wait;
+    take over if steering() => {
+        waiting(
+            Until::from_ms(timeout),
             // SAFETY: forwarded with the time left.
-            u.with_timespec(|p| unsafe { sys::epoll_pwait2(epfd, events, max, p, mask) })
-        },
-        |s, n| keep_epoll(s, epfd, events, n),
-    )
+            |u| unsafe { sys::epoll_wait(epfd, events, max, u.ms_left()) },
+            |s, n| keep_epoll(s, epfd, events, n),
+        )
+    }
+}
+
+hook! {
+    fn epoll_pwait(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: c_int,
+        mask: *const libc::sigset_t,
+    ) -> c_int = sys::epoll_pwait;
+    take over if steering() => {
+        waiting(
+            Until::from_ms(timeout),
+            // SAFETY: forwarded with the time left.
+            |u| unsafe { sys::epoll_pwait(epfd, events, max, u.ms_left(), mask) },
+            |s, n| keep_epoll(s, epfd, events, n),
+        )
+    }
+}
+
+hook! {
+    fn epoll_pwait2(
+        epfd: c_int,
+        events: *mut libc::epoll_event,
+        max: c_int,
+        timeout: *const timespec,
+        mask: *const libc::sigset_t,
+    ) -> c_int = sys::epoll_pwait2;
+    take over if steering() => {
+        // SAFETY: the program's timespec, null or valid.
+        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
+        waiting(
+            until,
+            |u| {
+                // SAFETY: forwarded with the time left.
+                u.with_timespec(|p| unsafe { sys::epoll_pwait2(epfd, events, max, p, mask) })
+            },
+            |s, n| keep_epoll(s, epfd, events, n),
+        )
+    }
 }
 
 fn keep_poll(s: &'static State, fds: *mut pollfd, nfds: nfds_t, n: c_int) -> c_int {
@@ -300,92 +288,78 @@ fn keep_poll(s: &'static State, fds: *mut pollfd, nfds: nfds_t, n: c_int) -> c_i
     n
 }
 
-/// # Safety
-/// Same contract as libc's `poll`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::poll(fds, nfds, timeout) };
-    }
-    waiting(
-        Until::from_ms(timeout),
-        // SAFETY: forwarded with the time left.
-        |u| unsafe { sys::poll(fds, nfds, u.ms_left()) },
-        |s, n| keep_poll(s, fds, nfds, n),
-    )
-}
-
-/// # Safety
-/// Same contract as glibc's `__poll_chk` (`poll` in a `_FORTIFY_SOURCE` build).
-#[no_mangle]
-pub unsafe extern "C-unwind" fn __poll_chk(
-    fds: *mut pollfd,
-    nfds: nfds_t,
-    timeout: c_int,
-    fdslen: size_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::__poll_chk(fds, nfds, timeout, fdslen) };
-    }
-    waiting(
-        Until::from_ms(timeout),
-        // SAFETY: forwarded with the time left.
-        |u| unsafe { sys::__poll_chk(fds, nfds, u.ms_left(), fdslen) },
-        |s, n| keep_poll(s, fds, nfds, n),
-    )
-}
-
-/// # Safety
-/// Same contract as libc's `ppoll`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn ppoll(
-    fds: *mut pollfd,
-    nfds: nfds_t,
-    timeout: *const timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::ppoll(fds, nfds, timeout, mask) };
-    }
-    // SAFETY: the program's timespec, null or valid.
-    let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-    waiting(
-        until,
-        |u| {
+hook! {
+    fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int = sys::poll;
+    take over if steering() => {
+        waiting(
+            Until::from_ms(timeout),
             // SAFETY: forwarded with the time left.
-            u.with_timespec(|p| unsafe { sys::ppoll(fds, nfds, p, mask) })
-        },
-        |s, n| keep_poll(s, fds, nfds, n),
-    )
+            |u| unsafe { sys::poll(fds, nfds, u.ms_left()) },
+            |s, n| keep_poll(s, fds, nfds, n),
+        )
+    }
 }
 
-/// # Safety
-/// Same contract as glibc's `__ppoll_chk`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn __ppoll_chk(
-    fds: *mut pollfd,
-    nfds: nfds_t,
-    timeout: *const timespec,
-    mask: *const libc::sigset_t,
-    fdslen: size_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::__ppoll_chk(fds, nfds, timeout, mask, fdslen) };
-    }
-    // SAFETY: the program's timespec, null or valid.
-    let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-    waiting(
-        until,
-        |u| {
+hook! {
+    /// `poll` as a `_FORTIFY_SOURCE` build calls it (glibc's checking form).
+    fn __poll_chk(
+        fds: *mut pollfd,
+        nfds: nfds_t,
+        timeout: c_int,
+        fdslen: size_t,
+    ) -> c_int = sys::__poll_chk;
+    take over if steering() => {
+        waiting(
+            Until::from_ms(timeout),
             // SAFETY: forwarded with the time left.
-            u.with_timespec(|p| unsafe { sys::__ppoll_chk(fds, nfds, p, mask, fdslen) })
-        },
-        |s, n| keep_poll(s, fds, nfds, n),
-    )
+            |u| unsafe { sys::__poll_chk(fds, nfds, u.ms_left(), fdslen) },
+            |s, n| keep_poll(s, fds, nfds, n),
+        )
+    }
+}
+
+hook! {
+    fn ppoll(
+        fds: *mut pollfd,
+        nfds: nfds_t,
+        timeout: *const timespec,
+        mask: *const libc::sigset_t,
+    ) -> c_int = sys::ppoll;
+    take over if steering() => {
+        // SAFETY: the program's timespec, null or valid.
+        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
+        waiting(
+            until,
+            |u| {
+                // SAFETY: forwarded with the time left.
+                u.with_timespec(|p| unsafe { sys::ppoll(fds, nfds, p, mask) })
+            },
+            |s, n| keep_poll(s, fds, nfds, n),
+        )
+    }
+}
+
+hook! {
+    /// `ppoll` as a `_FORTIFY_SOURCE` build calls it (glibc's checking form).
+    fn __ppoll_chk(
+        fds: *mut pollfd,
+        nfds: nfds_t,
+        timeout: *const timespec,
+        mask: *const libc::sigset_t,
+        fdslen: size_t,
+    ) -> c_int = sys::__ppoll_chk;
+    take over if steering() => {
+        // SAFETY: the program's timespec, null or valid.
+        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
+        waiting(
+            until,
+            |u| {
+                // SAFETY: forwarded with the time left.
+                u.with_timespec(|p| unsafe { sys::__ppoll_chk(fds, nfds, p, mask, fdslen) })
+            },
+            |s, n| keep_poll(s, fds, nfds, n),
+        )
+    }
 }
 
 /// The three sets of a `select`, as the program passed them (null = none).
@@ -456,78 +430,71 @@ impl Sets {
     }
 }
 
-/// # Safety
-/// Same contract as libc's `select`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn select(
-    nfds: c_int,
-    r: *mut libc::fd_set,
-    w: *mut libc::fd_set,
-    e: *mut libc::fd_set,
-    timeout: *mut timeval,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::select(nfds, r, w, e, timeout) };
+hook! {
+    fn select(
+        nfds: c_int,
+        r: *mut libc::fd_set,
+        w: *mut libc::fd_set,
+        e: *mut libc::fd_set,
+        timeout: *mut timeval,
+    ) -> c_int = sys::select;
+    take over if steering() => {
+        // SAFETY: the program's sets and timeval, each null or valid.
+        let sets = unsafe { Sets::save([r, w, e]) };
+        // SAFETY: the program's timeval, null or valid.
+        let until = Until::from_duration(unsafe { timeout.as_ref() }.map(|t| {
+            Duration::from_secs(t.tv_sec.max(0) as u64)
+                + Duration::from_micros(t.tv_usec.max(0) as u64)
+        }));
+        let mut first = true;
+        waiting(
+            until,
+            |u| {
+                if !std::mem::take(&mut first) {
+                    sets.restore();
+                }
+                if let Some(left) = u.left() {
+                    // SAFETY: non-null (a deadline exists only for a given timeval).
+                    unsafe {
+                        *timeout = timeval {
+                            tv_sec: left.as_secs() as libc::time_t,
+                            tv_usec: left.subsec_micros() as libc::suseconds_t,
+                        }
+                    };
+                }
+                // SAFETY: forwarded with the program's sets and the time left.
+                unsafe { sys::select(nfds, r, w, e, timeout) }
+            },
+            |s, n| sets.keep(s, nfds, n),
+        )
     }
-    // SAFETY: the program's sets and timeval, each null or valid.
-    let sets = unsafe { Sets::save([r, w, e]) };
-    // SAFETY: the program's timeval, null or valid.
-    let until = Until::from_duration(unsafe { timeout.as_ref() }.map(|t| {
-        Duration::from_secs(t.tv_sec.max(0) as u64) + Duration::from_micros(t.tv_usec.max(0) as u64)
-    }));
-    let mut first = true;
-    waiting(
-        until,
-        |u| {
-            if !std::mem::take(&mut first) {
-                sets.restore();
-            }
-            if let Some(left) = u.left() {
-                // SAFETY: non-null (a deadline exists only for a given timeval).
-                unsafe {
-                    *timeout = timeval {
-                        tv_sec: left.as_secs() as libc::time_t,
-                        tv_usec: left.subsec_micros() as libc::suseconds_t,
-                    }
-                };
-            }
-            // SAFETY: forwarded with the program's sets and the time left.
-            unsafe { sys::select(nfds, r, w, e, timeout) }
-        },
-        |s, n| sets.keep(s, nfds, n),
-    )
 }
 
-/// # Safety
-/// Same contract as libc's `pselect`.
-#[no_mangle]
-pub unsafe extern "C-unwind" fn pselect(
-    nfds: c_int,
-    r: *mut libc::fd_set,
-    w: *mut libc::fd_set,
-    e: *mut libc::fd_set,
-    timeout: *const timespec,
-    mask: *const libc::sigset_t,
-) -> c_int {
-    if !steering() {
-        // SAFETY: forwarded unchanged.
-        return unsafe { sys::pselect(nfds, r, w, e, timeout, mask) };
+hook! {
+    fn pselect(
+        nfds: c_int,
+        r: *mut libc::fd_set,
+        w: *mut libc::fd_set,
+        e: *mut libc::fd_set,
+        timeout: *const timespec,
+        mask: *const libc::sigset_t,
+    ) -> c_int = sys::pselect;
+    take over if steering() => {
+        // SAFETY: the program's sets and timespec, each null or valid.
+        let sets = unsafe { Sets::save([r, w, e]) };
+        // SAFETY: the program's timespec, null or valid.
+        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
+        let mut first = true;
+        waiting(
+            until,
+            |u| {
+                if !std::mem::take(&mut first) {
+                    sets.restore();
+                }
+                // SAFETY: forwarded with the program's sets and the time left.
+                u.with_timespec(|p| unsafe { sys::pselect(nfds, r, w, e, p, mask) })
+            },
+            |s, n| sets.keep(s, nfds, n),
+        )
     }
-    // SAFETY: the program's sets and timespec, each null or valid.
-    let sets = unsafe { Sets::save([r, w, e]) };
-    // SAFETY: the program's timespec, null or valid.
-    let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-    let mut first = true;
-    waiting(
-        until,
-        |u| {
-            if !std::mem::take(&mut first) {
-                sets.restore();
-            }
-            // SAFETY: forwarded with the program's sets and the time left.
-            u.with_timespec(|p| unsafe { sys::pselect(nfds, r, w, e, p, mask) })
-        },
-        |s, n| sets.keep(s, nfds, n),
-    )
 }

@@ -402,6 +402,17 @@ pub fn new_socket(domain: c_int, ty: c_int, protocol: c_int) -> Result<c_int, c_
     check(unsafe { socket(domain, ty, protocol) })
 }
 
+/// The address a socket is bound to (`getsockname`).
+pub fn local_addr(fd: c_int) -> Option<SocketAddr> {
+    // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
+    let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
+    // SAFETY: `storage` is writable for `len` bytes, and `len` is ours.
+    check(unsafe { getsockname(fd, &mut storage as *mut _ as *mut sockaddr, &mut len) }).ok()?;
+    // SAFETY: the kernel just wrote `len` bytes of address into `storage`.
+    unsafe { read_sockaddr(&storage as *const _ as *const sockaddr, len) }
+}
+
 pub fn close_fd(fd: c_int) {
     // SAFETY: the caller owns `fd` (one of dnsfo's own sockets); errors are irrelevant here.
     unsafe { close(fd) };

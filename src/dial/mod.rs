@@ -245,4 +245,33 @@ mod tests {
             "a socket bound to ::1 cannot reach an IPv4 peer"
         );
     }
+
+    /// A program that binds its socket to a fixed source port keeps that port on its own socket
+    /// (which is the one that connects in the end); a probe of another address is bound to the
+    /// same source address with any port, so it never fails with `EADDRINUSE` against the
+    /// program's socket, and a stuck attempt never holds the program's port hostage.
+    #[test]
+    fn a_probe_never_takes_the_programs_fixed_source_port() {
+        let held = std::net::TcpListener::bind("127.0.0.1:0").expect("a port to hold");
+        let port = held.local_addr().expect("bound").port();
+        for (domain, bind) in [
+            (libc::AF_INET, format!("127.0.0.1:{port}")),
+            (libc::AF_INET6, format!("[::ffff:127.0.0.1]:{port}")),
+        ] {
+            let t = tmpl(domain, false, Some(&bind));
+            let fd = t
+                .open_probe("127.0.0.2".parse().expect("ip"))
+                .unwrap_or_else(|e| panic!("{bind}: probe not opened: {}", sys::errno_name(e)));
+            let local = sys::local_addr(fd);
+            sys::close_fd(fd);
+            let local = local.expect("a bound probe");
+            assert_eq!(
+                sys::canonical_ip(local.ip()),
+                "127.0.0.1".parse::<IpAddr>().expect("ip"),
+                "{bind}: the program's source address"
+            );
+            assert_ne!(local.port(), port, "{bind}: not the program's port");
+            assert_ne!(local.port(), 0, "{bind}: bound to some port");
+        }
+    }
 }

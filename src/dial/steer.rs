@@ -20,7 +20,7 @@
 
 use super::{is_socket_error, Outcome, Template};
 use crate::sys::{self, RawAddr};
-use dnsfo_core::schedule::Schedule;
+use dnsfo_core::schedule::{Deadlines, Expired, Schedule};
 use libc::c_int;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -109,11 +109,6 @@ pub type Reresolve = fn(&str, Answer);
 /// Where a re-resolution's answer lands (written by the resolver's thread).
 pub type Answer = std::sync::Arc<parking_lot::Mutex<Option<Option<Vec<std::net::IpAddr>>>>>;
 
-/// DNS is asked again only when nothing answered for at least this long (or the attempt delay,
-/// if longer): with no attempt delay at all, a live address answers within a round trip, and a
-/// re-resolution would only cost time.
-const DNS_QUIET_MIN: Duration = Duration::from_millis(100);
-
 /// How often a steer looks for a re-resolution's answer.
 const DNS_POLL: Duration = Duration::from_millis(10);
 /// How long a connect whose every address has failed waits for DNS to name another: without
@@ -148,9 +143,8 @@ pub struct Steer {
     pub recorded: usize,
     /// When the next probe may start (RFC 8305; the one rule, shared with `dnsfo check`).
     schedule: Schedule<Instant>,
-    cap: Option<Instant>,
-    budget: Duration,
-    give_up_at: Option<Instant>,
+    /// When the race gives up (the budget, the program's own timeout, the wait for DNS).
+    deadlines: Deadlines<Instant>,
     /// The errno of the program's own address, once it failed.
     chosen_errno: Option<c_int>,
     status: Status,
@@ -159,8 +153,6 @@ pub struct Steer {
     /// The handle is registered with the reactor's epoll.
     pub watched: bool,
     refill: Refill,
-    /// Every address failed and the socket waits for DNS: it gives up then.
-    dns_deadline: Option<Instant>,
     /// When the program's connect began (for the "still waiting" log line).
     began: Instant,
     /// The next "still waiting" line is due this long after `began` (doubling each time).
@@ -232,9 +224,7 @@ impl Steer {
             recorded: st.outcomes.len(),
             outcomes: st.outcomes,
             schedule: Schedule::new(st.delay, began),
-            cap: st.cap,
-            budget: st.budget,
-            give_up_at: None,
+            deadlines: Deadlines::new(st.budget, st.cap),
             chosen_errno: None,
             status: Status::Going,
             error_pending: false,
@@ -244,7 +234,6 @@ impl Steer {
             } else {
                 Refill::Done
             },
-            dns_deadline: None,
             began,
             next_note: STILL_WAITING_FIRST,
             dns_hold: false,
@@ -346,8 +335,7 @@ impl Steer {
     /// Starts the probes that are due (RFC 8305: one per attempt delay, the next at once after a
     /// failure). A probe that connects at once proves its address on the spot.
     pub fn start_due(&mut self, now: Instant) {
-        let quiet_for = self.schedule.delay().max(DNS_QUIET_MIN);
-        let quiet = |started: Instant| now.saturating_duration_since(started) >= quiet_for;
+        let quiet = |started: Instant| now >= self.schedule.refill_at(started);
         if self.queue.is_empty()
             && matches!(self.refill, Refill::Unasked)
             && self.own.is_none_or(|o| quiet(o.started))
@@ -446,22 +434,21 @@ impl Steer {
             Refill::Asked(cell) if cell.lock().is_some() => Some(Instant::now()),
             Refill::Asked(_) => Some(Instant::now() + DNS_POLL),
             Refill::Unasked if self.queue.is_empty() => Some(
-                self.own
-                    .map(|o| o.started)
-                    .into_iter()
-                    .chain(self.probes.iter().map(|p| p.started))
-                    .max()
-                    .unwrap_or_else(Instant::now)
-                    + self.schedule.delay().max(DNS_QUIET_MIN),
+                self.schedule.refill_at(
+                    self.own
+                        .map(|o| o.started)
+                        .into_iter()
+                        .chain(self.probes.iter().map(|p| p.started))
+                        .max()
+                        .unwrap_or_else(Instant::now),
+                ),
             ),
             _ => None,
         };
         [
             (!self.queue.is_empty()).then_some(self.schedule.next_start()),
-            self.cap,
-            self.give_up_at,
+            self.deadlines.earliest(),
             dns,
-            self.dns_deadline,
             Some(self.began + self.next_note),
         ]
         .into_iter()
@@ -564,14 +551,16 @@ impl Steer {
     /// When a wait must hold the program back for DNS's answer (the socket's failure is still
     /// unread, and DNS may name another address): until then.
     pub fn holding_for_dns(&self) -> Option<Instant> {
-        self.dns_hold.then_some(self.dns_deadline).flatten()
+        self.dns_hold
+            .then_some(self.deadlines.dns_deadline())
+            .flatten()
     }
 
     /// Could DNS still name another address in time for this connect?
     fn dns_may_help(&self, now: Instant) -> bool {
         match self.refill {
             Refill::Unasked => self.reresolve.is_some(),
-            Refill::Asked(_) => self.dns_deadline.is_none_or(|d| now < d),
+            Refill::Asked(_) => self.deadlines.dns_deadline().is_none_or(|d| now < d),
             Refill::Done => false,
         }
     }
@@ -582,15 +571,14 @@ impl Steer {
         self.queue.is_empty()
             && self.probes.is_empty()
             && matches!(self.refill, Refill::Done)
-            && self.give_up_at.is_none()
-            && self.cap.is_none()
+            && !self.deadlines.bounded()
             && self.own.is_some_and(|o| o.addr.ip() == self.chosen.ip())
     }
 
     fn chosen_failed(&mut self, e: c_int, now: Instant) {
         if self.chosen_errno.is_none() {
             self.chosen_errno = Some(e);
-            self.give_up_at = Some(now + self.budget);
+            self.deadlines.own_address_failed(now);
         }
     }
 
@@ -618,7 +606,7 @@ impl Steer {
             next = self.queue.pop_front();
             if next.is_none() && self.dns_may_help(now) {
                 self.dns_hold = true;
-                self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                self.deadlines.wait_for_dns(now, DNS_WAIT_WHEN_FAILED);
                 return;
             }
         }
@@ -633,7 +621,7 @@ impl Steer {
                 self.own = None;
                 self.record_failure(own.addr, e, now.saturating_duration_since(own.started), now);
                 self.ask_dns(now);
-                self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                self.deadlines.wait_for_dns(now, DNS_WAIT_WHEN_FAILED);
                 return;
             }
             let report = self.report_for_last(own.addr);
@@ -674,7 +662,7 @@ impl Steer {
                 if self.wait_for_dns && !matches!(self.refill, Refill::Done) {
                     // Free until DNS answers (a blocking connect: nobody sees the socket).
                     self.ask_dns(now);
-                    self.dns_deadline.get_or_insert(now + DNS_WAIT_WHEN_FAILED);
+                    self.deadlines.wait_for_dns(now, DNS_WAIT_WHEN_FAILED);
                     return;
                 }
                 let report = errno_to_report(self.chosen, &self.outcomes);
@@ -783,18 +771,21 @@ impl Steer {
     }
 
     fn apply_clocks(&mut self, now: Instant) {
-        if self.own.is_none() && self.dns_deadline.is_some_and(|d| now >= d) {
-            let e = errno_to_report(self.chosen, &self.outcomes);
-            return self.settle_failed_with(e);
-        }
-        if self.cap.is_some_and(|c| now >= c) {
-            self.abort_own(now);
-            return self.settle_failed_with(libc::ETIMEDOUT);
-        }
-        if self.give_up_at.is_some_and(|g| now >= g) {
-            let e = self.chosen_errno.unwrap_or(libc::ECONNREFUSED);
-            self.abort_own(now);
-            self.settle_failed_with(e);
+        match self.deadlines.expired(now, self.own.is_some()) {
+            None => {}
+            Some(Expired::NoNewAddress) => {
+                let e = errno_to_report(self.chosen, &self.outcomes);
+                self.settle_failed_with(e);
+            }
+            Some(Expired::Cap) => {
+                self.abort_own(now);
+                self.settle_failed_with(libc::ETIMEDOUT);
+            }
+            Some(Expired::GiveUp) => {
+                let e = self.chosen_errno.unwrap_or(libc::ECONNREFUSED);
+                self.abort_own(now);
+                self.settle_failed_with(e);
+            }
         }
     }
 

@@ -41,12 +41,12 @@ const HANG_S: &str = "2";
 /// Bound for a failover past one silent address (the kernel alone would wait ~127 s).
 const SILENT_BOUND_MS: u64 = 2000;
 
-mod harness;
-use harness::{assert_quiet, Outcome, Run};
+mod support;
+use support::{assert_quiet, Outcome, Run};
 
 /// Scenario runner: `client` against `addrs` (resolver order), with the given variants.
 fn scenario(client: &str, addrs: &[&str], variants: &[&str], extra: &[&str]) -> Outcome {
-    harness::scenario(HARNESS, client, addrs, variants, extra, HARNESS_DEADLINE)
+    support::scenario(HARNESS, client, addrs, variants, extra, HARNESS_DEADLINE)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -557,7 +557,7 @@ except OSError as e:
             "{port}",
             family,
         ];
-        let o = harness::invoke(HARNESS, &args, HARNESS_DEADLINE);
+        let o = support::invoke(HARNESS, &args, HARNESS_DEADLINE);
         let (d, p) = (o.run("dnsfo"), o.run("plain"));
         assert_eq!(
             p.stdout.trim(),
@@ -606,7 +606,7 @@ print(" ".join(out))
         "{name}",
         "{port}",
     ];
-    let o = harness::invoke(HARNESS, &args, HARNESS_DEADLINE);
+    let o = support::invoke(HARNESS, &args, HARNESS_DEADLINE);
     let d = o.run("dnsfo");
     assert_eq!(
         d.stdout.trim(),

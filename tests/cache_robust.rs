@@ -25,8 +25,8 @@
 
 use std::time::Duration;
 
-mod harness;
-use harness::{Outcome, Run};
+mod support;
+use support::{Outcome, Run};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/cachefile.py");
 /// Where the script compiles its C client (this target directory, never the checkout's).
@@ -44,7 +44,7 @@ const WINNER: &str = "GOT HELLO 127.0.0.3";
 
 fn scenario(name: &str) -> Outcome {
     let t = std::time::Instant::now();
-    let o = harness::invoke(SCRIPT, &[name, "--bin-dir", BIN_DIR], DEADLINE);
+    let o = support::invoke(SCRIPT, &[name, "--bin-dir", BIN_DIR], DEADLINE);
     eprintln!(
         "cachefile {name}: {} ms (scenario {} ms)",
         t.elapsed().as_millis(),
@@ -78,7 +78,7 @@ fn reached_winner(o: &Outcome, r: &Run) {
         r.name,
         r.timed_out
     );
-    harness::assert_quiet(o, r);
+    support::assert_quiet(o, r);
 }
 
 #[track_caller]

@@ -5,11 +5,11 @@
 //! Names and servers come from scripts/lib/hermetic.py (a private user + mount + network
 //! namespace per run); every address is loopback; every run has a hard time limit.
 
-mod operator_support;
+mod support;
 
-use operator_support::*;
 use std::path::Path;
 use std::time::Duration;
+use support::*;
 
 const T: Duration = Duration::from_secs(20);
 

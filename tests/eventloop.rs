@@ -140,12 +140,12 @@ const PSQL: Client = Client {
     ..first_only("psql")
 };
 
-mod harness;
-use harness::{assert_quiet, Outcome, Run};
+mod support;
+use support::{assert_quiet, Outcome, Run};
 
 /// `client` against `addrs` (resolver order), once per variant (in parallel).
 fn scenario(client: &str, addrs: &[&str], variants: &[&str], extra: &[&str]) -> Outcome {
-    harness::scenario(HARNESS, client, addrs, variants, extra, HARNESS_DEADLINE)
+    support::scenario(HARNESS, client, addrs, variants, extra, HARNESS_DEADLINE)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -32,12 +32,12 @@ const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/hardening.
 /// Hard cap on one case (the harness's own watchdog fires at 170 s inside the namespace).
 const DEADLINE: Duration = Duration::from_secs(200);
 
-mod harness;
-use harness::unescape;
+mod support;
+use support::unescape;
 
 /// Runs one case; returns (stdout, stderr, exit status).
 fn run_case(case: &str) -> (String, String, Option<i32>) {
-    harness::run_python(HARNESS, &[case], DEADLINE)
+    support::run_python(HARNESS, &[case], DEADLINE)
 }
 
 /// Runs `case` and asserts that it ran at least `min_checks` checks and none failed.

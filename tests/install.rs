@@ -4,12 +4,12 @@
 //! the live address; `make uninstall` removes it all; `make deb` builds a package with the
 //! expected contents that works once unpacked.
 
-mod operator_support;
+mod support;
 
-use operator_support::*;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use support::*;
 
 const MAKE_LIMIT: Duration = Duration::from_secs(120);
 

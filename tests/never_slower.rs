@@ -19,8 +19,8 @@
 
 use std::time::Duration;
 
-mod harness;
-use harness::Outcome;
+mod support;
+use support::Outcome;
 
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/neverslower.py");
 /// Hard cap on one harness invocation (its own watchdogs fire first).
@@ -118,7 +118,7 @@ fn invoke(scenario: &str, cases: &[&str]) -> Outcome {
         args.push("--case");
         args.push(c);
     }
-    harness::invoke(HARNESS, &args, HARNESS_DEADLINE)
+    support::invoke(HARNESS, &args, HARNESS_DEADLINE)
 }
 
 // 1. rs.test = [127.0.0.2 refused, 127.0.0.3 silent] (/etc/hosts); the program connects to

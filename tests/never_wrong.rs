@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-mod harness;
-use harness::Outcome;
+mod support;
+use support::Outcome;
 
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/neverwrong.py");
 /// Hard cap on one harness invocation (its own watchdog fires first).
@@ -45,7 +45,7 @@ fn assert_plain_refused(o: &Outcome, case: &str) {
 // must reach a.test's server or fail as without dnsfo, never reach b.test's.
 #[test]
 fn shared_address_never_reaches_the_other_name() {
-    let o = harness::invoke(HARNESS, &["shared"], HARNESS_DEADLINE);
+    let o = support::invoke(HARNESS, &["shared"], HARNESS_DEADLINE);
     for case in ["a-ptr", "a-copy", "a-ptr-b-freed", "python"] {
         assert_plain_refused(&o, case);
         let got = outcome(&o, &format!("{case}.dnsfo"));
@@ -86,7 +86,7 @@ fn shared_address_never_reaches_the_other_name() {
 // DNS server sees no query for the name (also with DNSFO_NAMESERVER set).
 #[test]
 fn hosts_pin_is_never_bypassed() {
-    let o = harness::invoke(HARNESS, &["hosts-pin"], HARNESS_DEADLINE);
+    let o = support::invoke(HARNESS, &["hosts-pin"], HARNESS_DEADLINE);
     for case in ["ads", "pin", "pin2", "pin_ns"] {
         let plain = format!("{case}.plain");
         let dnsfo = format!("{case}.dnsfo");

@@ -26,8 +26,8 @@ use std::sync::OnceLock;
 use std::thread;
 use std::time::Duration;
 
-mod harness;
-use harness::{assert_quiet, Outcome, Run};
+mod support;
+use support::{assert_quiet, Outcome, Run};
 
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/e2e/onesocket.py");
 /// Hard cap on one harness invocation (its own watchdog fires at the longest run + 30 s).
@@ -147,7 +147,7 @@ fn outcomes() -> &'static Outcomes {
                         args.push(format!("{c}:{k}:{RUN_TIMEOUT_S}"));
                     }
                     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-                    harness::invoke(HARNESS, &refs, HARNESS_DEADLINE)
+                    support::invoke(HARNESS, &refs, HARNESS_DEADLINE)
                 });
                 (layout, h)
             })

@@ -70,11 +70,11 @@ const AGAIN_BOUND_MS: f64 = 100.0;
 /// Connect-again: fewer connect() calls than this per socket the program opens.
 const AGAIN_MAX_CONNECTS: u64 = 10;
 
-mod harness;
-use harness::{assert_quiet, Outcome, Run};
+mod support;
+use support::{assert_quiet, Outcome, Run};
 
 fn invoke(client: &str, addrs: &[&str], variants: &[&str]) -> Outcome {
-    harness::scenario(HARNESS, client, addrs, variants, &[], HARNESS_DEADLINE)
+    support::scenario(HARNESS, client, addrs, variants, &[], HARNESS_DEADLINE)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -381,7 +381,7 @@ event_loop_client! {
 /// The connect phase, from node's own trace, may exceed plain's by less than one node timer.
 #[test]
 fn node22_default_own_timer_just_under_the_attempt_delay() {
-    let o = harness::scenario(
+    let o = support::scenario(
         HARNESS,
         NODE22_AFS.id,
         MIXED,

@@ -32,8 +32,8 @@ const NO_DELAY_MS: u64 = 100;
 /// Bound on a connect that re-resolves (the kernel alone would refuse, or wait ~127 s).
 const RERESOLVE_BOUND_MS: u64 = 2000;
 
-mod harness;
-use harness::Outcome;
+mod support;
+use support::Outcome;
 
 impl Outcome {
     /// A client run's section; fails the test when it is missing or was skipped.
@@ -128,7 +128,7 @@ impl Client<'_> {
 /// Run `dnsstale.py run <args>` with a hard deadline and parse what it printed.
 #[track_caller]
 fn harness(args: &[&str]) -> Outcome {
-    harness::invoke(HARNESS, args, HARNESS_DEADLINE)
+    support::invoke(HARNESS, args, HARNESS_DEADLINE)
 }
 
 // ------------------------------------------------------------------------------------------

@@ -86,6 +86,12 @@ def lib_path() -> Path:
     return Path(env).resolve() if env else REPO / "target" / "release" / "libdnsfo.so"
 
 
+def lib_facts() -> dict[str, str]:
+    """The `harness` facts every scenario reports about the library under test."""
+    return {"lib": str(lib_path()), "lib_present": "1" if lib_path().exists() else "0",
+            "lib_stale": "1" if lib_stale() else "0"}
+
+
 def lib_stale() -> bool:
     """True when the default library is older than a Rust source of it or Cargo.toml (a hint only)."""
     lib = lib_path()
@@ -199,7 +205,7 @@ def expand(template: list[str], name: str, port: int) -> list[str]:
 # Namespace
 # --------------------------------------------------------------------------------------------
 
-def _ns_ids() -> str:
+def ns_ids() -> str:
     return f"{os.readlink('/proc/self/ns/net')}|{os.readlink('/proc/self/ns/mnt')}"
 
 
@@ -209,7 +215,7 @@ def in_namespace() -> bool:
     if not mark:
         return False
     outer_net, _, outer_mnt = mark.partition("|")
-    net, _, mnt = _ns_ids().partition("|")
+    net, _, mnt = ns_ids().partition("|")
     return net != outer_net and mnt != outer_mnt
 
 
@@ -225,7 +231,7 @@ def enter_namespace(argv: list[str] | None = None) -> None:
     if not shutil.which("unshare"):
         raise HarnessError("unshare(1) not found")
     env = dict(os.environ)
-    env[NS_MARK] = _ns_ids()
+    env[NS_MARK] = ns_ids()
     args = argv if argv is not None else sys.argv
     sys.stdout.flush()
     sys.stderr.flush()
@@ -283,7 +289,7 @@ def counter_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, in
 # Servers
 # --------------------------------------------------------------------------------------------
 
-def _family(ip: str) -> int:
+def family(ip: str) -> int:
     return socket.AF_INET6 if ":" in ip else socket.AF_INET
 
 
@@ -300,7 +306,7 @@ class UpServer:
         self.deadline = time.monotonic() + lifetime
         self.accepted = 0
         self._stop = threading.Event()
-        self.sock = socket.socket(_family(ip), socket.SOCK_STREAM)
+        self.sock = socket.socket(family(ip), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
         self.sock.listen(64)
@@ -375,7 +381,7 @@ class SilentServer:
 
     def __init__(self, ip: str, port: int, lifetime: float = 60.0):
         self.ip, self.port = ip, port
-        fam = _family(ip)
+        fam = family(ip)
         self.sock = socket.socket(fam, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
@@ -437,7 +443,7 @@ def verify_silent(servers: list[SilentServer], wait: float = 0.15) -> str:
     before = read_counters()
     probes = []
     for srv in servers:
-        s = socket.socket(_family(srv.ip), socket.SOCK_STREAM)
+        s = socket.socket(family(srv.ip), socket.SOCK_STREAM)
         s.setblocking(False)
         with contextlib.suppress(BlockingIOError):
             s.connect((srv.ip, srv.port))
@@ -496,7 +502,19 @@ _live_pgids: set[int] = set()
 _live_lock = threading.Lock()
 
 
-def _kill_all_clients() -> None:
+def track_client(pgid: int) -> None:
+    """A client started in its own process group outside run_client: killed with the others
+    when a watchdog fires."""
+    with _live_lock:
+        _live_pgids.add(pgid)
+
+
+def untrack_client(pgid: int) -> None:
+    with _live_lock:
+        _live_pgids.discard(pgid)
+
+
+def kill_all_clients() -> None:
     with _live_lock:
         for pg in list(_live_pgids):
             with contextlib.suppress(OSError):
@@ -636,8 +654,8 @@ class Scenario:
         self.info["layout"] = " ".join(f"{k}:{ip}" for k, ip in self.addrs)
         self.info["getent"] = _getent(self.name)
         # the order first-address clients see: getaddrinfo(AF_UNSPEC) and (AF_INET)
-        self.info["gai"] = _gai(self.name, self.port, socket.AF_UNSPEC)
-        self.info["gai_inet"] = _gai(self.name, self.port, socket.AF_INET)
+        self.info["gai"] = gai(self.name, self.port, socket.AF_UNSPEC)
+        self.info["gai_inet"] = gai(self.name, self.port, socket.AF_INET)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -671,7 +689,7 @@ class Scenario:
         return [r for r in results if r is not None]
 
 
-def _gai(name: str, port: int, family: int) -> str:
+def gai(name: str, port: int, family: int) -> str:
     try:
         return " ".join(a[4][0] for a in socket.getaddrinfo(name, port, family, socket.SOCK_STREAM))
     except OSError as e:
@@ -722,7 +740,7 @@ def emit(info: dict[str, str], results: list[Result], as_json: bool) -> None:
 # CLI
 # --------------------------------------------------------------------------------------------
 
-def _parse_addr(spec: str) -> tuple[str, str]:
+def parse_addr(spec: str) -> tuple[str, str]:
     kind, sep, ip = spec.partition(":")
     if not sep:
         raise argparse.ArgumentTypeError(f"{spec!r}: expected KIND:IP (up/refused/silent)")
@@ -736,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     run = sub.add_parser("run", help="run a client in a scenario, with/without the library")
     run.add_argument("--name", default=DEFAULT_NAME)
     run.add_argument("--port", type=int, default=DEFAULT_PORT)
-    run.add_argument("--addr", action="append", type=_parse_addr, required=True,
+    run.add_argument("--addr", action="append", type=parse_addr, required=True,
                      help="KIND:IP in resolver order; KIND is up, refused or silent")
     run.add_argument("--client", help=f"built-in client: {', '.join(CLIENTS)}")
     run.add_argument("--variant", action="append", default=[],
@@ -775,12 +793,11 @@ def main(argv: list[str] | None = None) -> int:
             enter_namespace([str(Path(__file__).resolve()), *argv])
         # inside the namespace from here on: a watchdog bounds the whole run
         budget = (sum if args.serial else max)(t for _, t in variants) + 30
-        signal.signal(signal.SIGALRM, _watchdog)
+        signal.signal(signal.SIGALRM, watchdog)
         signal.alarm(int(budget))
         with Scenario(addrs=args.addr, name=args.name, port=args.port, http=args.http,
                       lifetime=budget) as sc:
-            info = {"lib": str(lib_path()), "lib_present": "1" if lib_path().exists() else "0",
-                    "lib_stale": "1" if lib_stale() else "0", **sc.info}
+            info = {**lib_facts(), **sc.info}
             results = sc.run_variants(template, variants, env=env, serial=args.serial)
         signal.alarm(0)
         emit(info, results, args.json)
@@ -790,8 +807,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def _watchdog(signum, frame) -> None:
-    _kill_all_clients()
+def watchdog(signum, frame) -> None:
+    kill_all_clients()
     print("hermetic: error: watchdog expired, aborting", file=sys.stderr)
     sys.stderr.flush()
     os._exit(2)

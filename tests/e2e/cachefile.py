@@ -311,7 +311,7 @@ def start(ctx: Ctx, hosts: list[tuple[str, str]], silent: bool) -> None:
         ctx.servers.append(s)
         ctx.info["blackholes"] = H.verify_silent([s])
     ctx.servers.append(H.UpServer(UP, PORT, 120, max_conns=2000))
-    ctx.info["gai_inet"] = H._gai(hosts[0][1], PORT, socket.AF_INET)
+    ctx.info["gai_inet"] = H.gai(hosts[0][1], PORT, socket.AF_INET)
 
 
 # --------------------------------------------------------------------------------------------
@@ -534,7 +534,7 @@ SCENARIOS = ("fifo", "full", "tmpfiles", "rtt-scope")
 # --------------------------------------------------------------------------------------------
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("cachefile: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -567,8 +567,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="dnsfo-cachefile-work-"))
         os.chdir(workdir)  # any file a client might leave (core) stays out of the checkout
         ctx = Ctx(bin_dir / CLIENT, args.timeout, workdir)
-        info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                "lib_stale": "1" if H.lib_stale() else "0", "scenario_name": args.scenario}
+        info = {**H.lib_facts(), "scenario_name": args.scenario}
         t0 = time.monotonic()
         try:
             if args.scenario == "fifo":

@@ -333,7 +333,7 @@ def check_getent(dns: DnsServer, name: str, want: list[str]) -> str:
     t0 = time.monotonic()
     r = subprocess.run(["getent", "hosts", name], capture_output=True, text=True, timeout=10)
     first = r.stdout.split()[0] if r.stdout.split() else ""
-    gai = H._gai(name, PORT, socket.AF_INET).split()
+    gai = H.gai(name, PORT, socket.AF_INET).split()
     seen = dns.queries(name, since=t0)
     if first != want[0] or gai != want or not seen:
         raise H.HarnessError(f"{name}: `getent hosts` gave {r.stdout.strip()!r} (want {want[0]}), "
@@ -402,8 +402,7 @@ def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeou
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=full, start_new_session=True)
-    with H._live_lock:
-        H._live_pgids.add(p.pid)
+    H.track_client(p.pid)
     lines: queue.Queue = queue.Queue()
     out_lines: list[str] = []
     err: list[bytes] = []
@@ -449,8 +448,7 @@ def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeou
             os.killpg(p.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=10)
-        with H._live_lock:
-            H._live_pgids.discard(p.pid)
+        H.untrack_client(p.pid)
         for t in readers:
             t.join(timeout=5)
     while True:
@@ -669,7 +667,7 @@ class CacheScenario:
         info["layout"] = f"{HOSTS_NAME}: silent:127.0.0.2 up:127.0.0.3 (/etc/hosts)" + \
             "".join(f"; not in hosts, recording up server {ip}" for ip in extra_up)
         info["blackholes"] = H.verify_silent([silent])
-        info["gai_inet"] = H._gai(HOSTS_NAME, PORT, socket.AF_INET)
+        info["gai_inet"] = H.gai(HOSTS_NAME, PORT, socket.AF_INET)
 
     def client(self, label: str, cache_dir: Path | str | None, env: dict[str, str] | None = None,
                watch: tuple[Path, ...] = (), pick: str | None = None) -> Run:
@@ -813,7 +811,7 @@ CACHE = {
 # --------------------------------------------------------------------------------------------
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("dnsstale: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -841,7 +839,7 @@ def outer(argv: list[str], scenario: str, budget: float) -> int:
     if scenario in STALE and STALE[scenario].client == "c-ghbn":
         build()
     env = dict(os.environ)
-    env[H.NS_MARK] = H._ns_ids()
+    env[H.NS_MARK] = H.ns_ids()
     foreign = prepare_foreign() if scenario == "cache-untrusted" else None
     if foreign is not None:
         env[FOREIGN_ENV] = str(foreign)
@@ -913,8 +911,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGALRM, _watchdog)
         signal.alarm(int(budget))
         workdir = Path(tempfile.mkdtemp(prefix="dnsfo-stale-"))
-        info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                "lib_stale": "1" if H.lib_stale() else "0", "scenario_name": args.scenario}
+        info = {**H.lib_facts(), "scenario_name": args.scenario}
         try:
             if stale:
                 runs = run_stale(args.scenario, variants, info, workdir)

@@ -289,7 +289,7 @@ def _parse_addr(spec: str) -> tuple[str, str]:
 
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("evloop: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -344,8 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(int(budget))
         other = (args.client or "").startswith("ev-close-race")
         with EvScenario(args.addr, flavour, args.name, args.port, budget, other) as sc:
-            info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                    "client": args.client or " ".join(template), **sc.info}
+            info = {**H.lib_facts(), "client": args.client or " ".join(template), **sc.info}
             results = sc.run_variants(template, variants, env, args.serial)
         signal.alarm(0)
         H.emit(info, results, False)

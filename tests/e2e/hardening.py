@@ -164,7 +164,7 @@ class AcceptServer:
     thousands of connects of the thread tests. Backlog 4096 (the namespace's somaxconn)."""
 
     def __init__(self, ip: str, port: int, lifetime: float = 60.0):
-        self.sock = socket.socket(H._family(ip), socket.SOCK_STREAM)
+        self.sock = socket.socket(H.family(ip), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
         self.sock.listen(4096)
@@ -211,7 +211,7 @@ class FlapServer:
         time.sleep(self.offset)
         banner = f"HELLO {self.ip}\n".encode()
         while not self._stop.is_set() and time.monotonic() < self.deadline:
-            s = socket.socket(H._family(self.ip), socket.SOCK_STREAM)
+            s = socket.socket(H.family(self.ip), socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind((self.ip, self.port))
@@ -698,7 +698,7 @@ def case_secure() -> None:
         # real root: a mount + network namespace without a user namespace, so that uid 65534
         # and the setuid bit mean what they mean on the host
         env = dict(os.environ)
-        env[H.NS_MARK] = H._ns_ids()
+        env[H.NS_MARK] = H.ns_ids()
         os.execvpe("unshare", ["unshare", "-mn", "--", sys.executable, str(Path(__file__).resolve()),
                                "secure"], env)
     with World({"svc": REFUSED_FIRST}) as w:
@@ -986,7 +986,7 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         if H.in_namespace():
-            signal.signal(signal.SIGALRM, H._watchdog)
+            signal.signal(signal.SIGALRM, H.watchdog)
             signal.alarm(170)
         CASES[case]()
         info("lib", str(H.lib_path()))

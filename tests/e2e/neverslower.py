@@ -385,8 +385,7 @@ def run_interactive(label: str, cmd: list[str], variant: str, env: dict[str, str
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=full, start_new_session=True)
-    with H._live_lock:
-        H._live_pgids.add(p.pid)
+    H.track_client(p.pid)
     lines: queue.Queue = queue.Queue()
     out_lines: list[str] = []
     err: list[bytes] = []
@@ -431,8 +430,7 @@ def run_interactive(label: str, cmd: list[str], variant: str, env: dict[str, str
             os.killpg(p.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             p.wait(timeout=10)
-        with H._live_lock:
-            H._live_pgids.discard(p.pid)
+        H.untrack_client(p.pid)
         for t in readers:
             t.join(timeout=5)
         with contextlib.suppress(OSError):
@@ -495,7 +493,7 @@ def refused_silent(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run
         silent = H.SilentServer("127.0.0.3", PORT, LIFETIME)
         servers.append(silent)
         info["blackholes"] = H.verify_silent([silent])
-        info["gai_inet"] = H._gai("rs.test", PORT, socket.AF_INET)
+        info["gai_inet"] = H.gai("rs.test", PORT, socket.AF_INET)
         if info["gai_inet"] != "127.0.0.2 127.0.0.3":
             raise H.HarnessError(f"rs.test resolves to {info['gai_inet']!r}")
         info["layout"] = "rs.test: 127.0.0.2 refused, 127.0.0.3 silent (/etc/hosts)"
@@ -693,7 +691,7 @@ def sndtimeo_new(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
         up = H.UpServer("127.0.0.2", PORT, LIFETIME)
         servers += [silent, up]
         info["blackholes"] = H.verify_silent([silent])
-        info["gai_inet"] = H._gai("sn.test", PORT, socket.AF_INET)
+        info["gai_inet"] = H.gai("sn.test", PORT, socket.AF_INET)
         if info["gai_inet"] != "127.0.0.3 127.0.0.2":
             raise H.HarnessError(f"sn.test resolves to {info['gai_inet']!r}")
         info["layout"] = "sn.test: 127.0.0.3 silent, 127.0.0.2 up (/etc/hosts)"
@@ -753,7 +751,7 @@ def _outer_watchdog(signum, frame) -> None:
 
 
 def _case_watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("neverslower: error: case watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -761,7 +759,7 @@ def _case_watchdog(signum, frame) -> None:
 def run_case_child(scenario: str, case: str) -> tuple[str, str, int | None]:
     """`part SCENARIO CASE` in its own `unshare -rmn` namespace: (stdout, stderr, status)."""
     env = dict(os.environ)
-    env[H.NS_MARK] = H._ns_ids()
+    env[H.NS_MARK] = H.ns_ids()
     p = subprocess.Popen(["unshare", "-rmn", "--", sys.executable, str(Path(__file__).resolve()),
                           "part", scenario, case], env=env, stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
@@ -789,8 +787,7 @@ def outer(scenario: str, only: list[str]) -> int:
     unknown = [c for c in only if c not in sc.cases]
     if unknown:
         raise H.HarnessError(f"unknown case(s) {unknown} of {scenario}; known: {sc.cases}")
-    info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-            "lib_stale": "1" if H.lib_stale() else "0", "scenario_name": scenario}
+    info = {**H.lib_facts(), "scenario_name": scenario}
     if scenario == "single-stale":
         node = shutil.which("node")
         info["node"] = subprocess.run([node, "--version"], capture_output=True, text=True,

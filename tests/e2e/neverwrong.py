@@ -204,8 +204,8 @@ def scenario_shared(workdir: Path, info: dict[str, str]) -> list[D.Run]:
     servers = [H.UpServer(A_LIVE, PORT, lifetime), H.UpServer(B_LIVE, PORT, lifetime)]
     runs: list[D.Run] = []
     try:
-        info["gai_a"] = H._gai("a.test", PORT, socket.AF_INET)
-        info["gai_b"] = H._gai("b.test", PORT, socket.AF_INET)
+        info["gai_a"] = H.gai("a.test", PORT, socket.AF_INET)
+        info["gai_b"] = H.gai("b.test", PORT, socket.AF_INET)
         info["layout"] = (f"a.test: {SHARED_DEAD} refused, {A_LIVE} up; "
                           f"b.test: {SHARED_DEAD} refused, {B_LIVE} up")
         for mode in ("a-ptr", "a-copy", "a-ptr-b-freed", "b-ptr"):
@@ -243,7 +243,7 @@ def scenario_hosts_pin(workdir: Path, info: dict[str, str]) -> list[D.Run]:
                 "pin2.test": f"{SHARED_DEAD} 127.0.0.10"}
         for n, ips in want.items():
             for fam, tag in ((socket.AF_UNSPEC, "unspec"), (socket.AF_INET, "inet")):
-                got = H._gai(n, PORT, fam)
+                got = H.gai(n, PORT, fam)
                 info[f"gai_{tag}_{n}"] = got
                 if got != ips:
                     raise H.HarnessError(f"getaddrinfo({n}, {tag}) gave {got!r}, not /etc/hosts' "
@@ -279,7 +279,7 @@ BUDGET_S = 150
 
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("neverwrong: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     sys.stdout.flush()
     raise SystemExit(2)
@@ -302,8 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGALRM, _watchdog)
         signal.alarm(BUDGET_S)
         workdir = Path(tempfile.mkdtemp(prefix="dnsfo-neverwrong-"))
-        info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                "lib_stale": "1" if H.lib_stale() else "0", "scenario_name": args.scenario}
+        info = {**H.lib_facts(), "scenario_name": args.scenario}
         try:
             runs = SCENARIOS[args.scenario][0](workdir, info)
         finally:

@@ -216,7 +216,7 @@ def _parse_run(spec: str, default_timeout: float) -> tuple[str, str, float]:
 
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("onesocket: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -267,8 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGALRM, _watchdog)
         signal.alarm(int(budget))
         with OsScenario(args.addr, args.name, args.port, budget) as sc:
-            info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                    **sc.info}
+            info = {**H.lib_facts(), **sc.info}
             results = sc.run_all(runs, env)
             info.update({k: v for k, v in sc.info.items() if k.startswith("accepted_")})
         if any(c == "fortify-recv" for c, _, _ in runs):

@@ -254,7 +254,7 @@ def run_one(sc: H.Scenario, section: str, client: str, kind: str, timeout: float
 
 
 def _watchdog(signum, frame) -> None:
-    H._kill_all_clients()
+    H.kill_all_clients()
     print("programs: error: watchdog expired, aborting", file=sys.stderr, flush=True)
     os._exit(2)
 
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--client", help="default client of the variants: " + ", ".join(CLIENTS))
     run.add_argument("--name", default=H.DEFAULT_NAME)
     run.add_argument("--port", type=int, default=H.DEFAULT_PORT)
-    run.add_argument("--addr", action="append", type=H._parse_addr, required=True,
+    run.add_argument("--addr", action="append", type=H.parse_addr, required=True,
                      help="KIND:IP in resolver order; KIND is up, refused or silent")
     run.add_argument("--variant", action="append", default=[],
                      help="[CLIENT/]KIND[#N][:TIMEOUT_S], KIND: " + ", ".join(KINDS))
@@ -303,8 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.alarm(int(budget))
         with H.Scenario(addrs=args.addr, name=args.name, port=args.port,
                         lifetime=budget) as sc:
-            info = {"lib": str(H.lib_path()), "lib_present": "1" if H.lib_path().exists() else "0",
-                    "lib_stale": "1" if H.lib_stale() else "0", **info, **sc.info}
+            info = {**H.lib_facts(), **info, **sc.info}
             out: list[tuple[H.Result, dict[str, int]] | None] = [None] * len(specs)
 
             def one(i: int) -> None:

@@ -847,3 +847,63 @@ fn on_off_status_in_bash_and_env_lines() {
     );
     assert_eq!(h.stdout(), want, "{h}");
 }
+
+/// Issue 15: on a terminal `dnsfo check` shows its header at once, each row as soon as its probe
+/// ends, and a live "waiting on ..." line for the rest; at the end that transient output is
+/// erased and the report follows. Before, nothing at all appeared until the slowest probe ended
+/// (here the silent address's 3 s timeout). The terminal is `script`'s pseudo-terminal; every
+/// chunk of output is stamped with the ms since the start.
+#[test]
+fn check_streams_rows_on_a_terminal_before_the_slowest_probe_ends() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("check_streams_rows_on_a_terminal", &why);
+    }
+    if !have("script") {
+        return skip(
+            "check_streams_rows_on_a_terminal",
+            "no `script` (util-linux)",
+        );
+    }
+    let stamp = "import os, sys, time\n\
+                 t0 = time.monotonic()\n\
+                 while True:\n    \
+                     b = os.read(0, 65536)\n    \
+                     if not b:\n        break\n    \
+                     sys.stdout.write('%d %r\\n' % ((time.monotonic() - t0) * 1000, b))\n";
+    let script = format!(
+        "script -qfc '{DNSFO} check --timeout 3000 svc:7000' /dev/null | python3 -c \"$STAMP\""
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3"],
+        &["env", &format!("STAMP={stamp}"), "sh", "-c", &script],
+        20,
+    );
+    let chunks: Vec<(u64, &str)> = h
+        .stdout()
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .filter_map(|(ms, b)| Some((ms.parse().ok()?, b)))
+        .collect();
+    let first = |what: &str| {
+        chunks
+            .iter()
+            .find(|(_, b)| b.contains(what))
+            .map(|(ms, _)| *ms)
+            .unwrap_or_else(|| panic!("no {what:?} on the terminal\n{h}"))
+    };
+    let header = first("probed in parallel");
+    let open_row = first("open");
+    let waiting = first("waiting on 127.0.0.2");
+    let report = first("without dnsfo");
+    assert!(
+        header < 1500 && open_row < 1500 && waiting < 1500,
+        "header {header} ms, live row {open_row} ms, waiting line {waiting} ms: want each well \
+         before the silent probe's 3000 ms\n{h}"
+    );
+    assert!(
+        report >= 2900,
+        "the report waits for every probe ({report} ms)\n{h}"
+    );
+    // The transient rows were erased (cursor up, clear to the end) before the report.
+    assert!(first("\\x1b[J") <= report, "{h}");
+}

@@ -6,6 +6,7 @@
 
 use crate::args::{self, Item, Parser};
 use crate::cache::Unusable;
+use crate::live::Live;
 use crate::term::Style;
 use dnsfo_core::config::Config;
 use dnsfo_core::schedule::Schedule;
@@ -272,12 +273,25 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     for w in warnings {
         eprintln!("{w}");
     }
-    let probes = probe_all(&addrs, Duration::from_millis(o.probe_timeout));
+    let style = Style::for_fd(1);
+    if !o.json {
+        // At once: the probes may take the whole timeout.
+        print!(
+            "{}",
+            header(&host, port, addrs.len(), total, o.probe_timeout, style)
+        );
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+    }
+    // SAFETY: isatty only inspects the descriptor.
+    let tty = unsafe { libc::isatty(1) } == 1;
+    let mut live = Live::new(tty && !o.json, style, &addrs);
+    let probes = probe_all(&addrs, Duration::from_millis(o.probe_timeout), &mut live);
+    live.finish();
     let report = Report::new(&host, port, &o, probes, &config, total);
     if o.json {
         println!("{}", report.json());
     } else {
-        print!("{}", report.table(Style::for_fd(1)));
+        print!("{}", report.table(style));
     }
     state(&report.probes).1
 }
@@ -473,34 +487,66 @@ pub fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, String> {
     Ok(out)
 }
 
-/// One TCP connect per address, all at once; each bounded by `timeout`.
-fn probe_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Probe> {
-    let handles: Vec<_> = addrs
-        .iter()
-        .map(|&addr| {
-            std::thread::spawn(move || {
-                let t0 = Instant::now();
-                let r = TcpStream::connect_timeout(&addr, timeout);
-                let ms = t0.elapsed().as_secs_f64() * 1000.0;
-                let (outcome, errno) = match &r {
-                    Ok(_) => (Outcome::Open, None),
-                    Err(e) => classify(e),
-                };
-                drop(r);
+/// How often the live line is redrawn while probes are still going.
+const LIVE_TICK: Duration = Duration::from_millis(200);
+
+/// One TCP connect per address, all at once; each bounded by `timeout`. Each result goes to
+/// `live` as it comes.
+fn probe_all(addrs: &[SocketAddr], timeout: Duration, live: &mut Live) -> Vec<Probe> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    for (i, &addr) in addrs.iter().enumerate() {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let r = TcpStream::connect_timeout(&addr, timeout);
+            let ms = t0.elapsed().as_secs_f64() * 1000.0;
+            let (outcome, errno) = match &r {
+                Ok(_) => (Outcome::Open, None),
+                Err(e) => classify(e),
+            };
+            drop(r);
+            let _ = tx.send((
+                i,
                 Probe {
                     addr,
                     outcome,
                     errno,
                     ms,
-                }
-            })
-        })
-        .collect();
-    handles
-        .into_iter()
+                },
+            ));
+        });
+    }
+    drop(tx);
+    let mut got: Vec<Option<Probe>> = vec![None; addrs.len()];
+    // Every probe ends by its timeout; the margin only guards against a thread that died.
+    let deadline = Instant::now() + timeout + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(LIVE_TICK) {
+            Ok((i, p)) => {
+                live.done(
+                    p.addr,
+                    &Report::result_text(&p),
+                    &time_text(&p, timeout),
+                    p.outcome == Outcome::Open,
+                );
+                got[i] = Some(p);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let pending: Vec<SocketAddr> = addrs
+                    .iter()
+                    .zip(&got)
+                    .filter(|(_, g)| g.is_none())
+                    .map(|(a, _)| *a)
+                    .collect();
+                live.waiting(&pending);
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    got.into_iter()
         .zip(addrs)
-        .map(|(h, &addr)| {
-            h.join().unwrap_or(Probe {
+        .map(|(p, &addr)| {
+            p.unwrap_or(Probe {
                 addr,
                 outcome: Outcome::Error,
                 errno: None,
@@ -508,6 +554,38 @@ fn probe_all(addrs: &[SocketAddr], timeout: Duration) -> Vec<Probe> {
             })
         })
         .collect()
+}
+
+/// A probe's time as the report shows it.
+fn time_text(p: &Probe, timeout: Duration) -> String {
+    if p.outcome == Outcome::NoAnswer {
+        format!(">{} ms", timeout.as_millis())
+    } else {
+        format!("{:.*} ms", if p.ms < 10.0 { 2 } else { 1 }, p.ms)
+    }
+}
+
+/// The report's first lines: what is probed, and how.
+fn header(host: &str, port: u16, n: usize, total: usize, timeout: u64, st: Style) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}:{}: {} address{} from the resolver (system order), probed in parallel, timeout {} ms",
+        st.bold("dnsfo check"),
+        if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_string()
+        },
+        port,
+        n,
+        if n == 1 { "" } else { "es" },
+        timeout
+    );
+    if total > n {
+        let _ = writeln!(out, "(only the first {n} of {total} addresses are probed)");
+    }
+    out
 }
 
 fn classify(e: &std::io::Error) -> (Outcome, Option<i32>) {
@@ -687,11 +765,7 @@ impl Report {
     }
 
     fn time_text(&self, p: &Probe) -> String {
-        if p.outcome == Outcome::NoAnswer {
-            format!(">{} ms", self.probe_timeout)
-        } else {
-            format!("{:.*} ms", if p.ms < 10.0 { 2 } else { 1 }, p.ms)
-        }
+        time_text(p, Duration::from_millis(self.probe_timeout))
     }
 
     fn result_text(p: &Probe) -> String {
@@ -758,30 +832,8 @@ impl Report {
     }
 
     fn table(&self, st: Style) -> String {
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "{} {}:{}: {} address{} from the resolver (system order), probed in parallel, timeout {} ms",
-            st.bold("dnsfo check"),
-            if self.host.contains(':') {
-                format!("[{}]", self.host)
-            } else {
-                self.host.clone()
-            },
-            self.port,
-            self.probes.len(),
-            if self.probes.len() == 1 { "" } else { "es" },
-            self.probe_timeout
-        );
-        if self.total > self.probes.len() {
-            let _ = writeln!(
-                out,
-                "(only the first {} of {} addresses are probed)",
-                self.probes.len(),
-                self.total
-            );
-        }
-        out.push('\n');
+        // The header went out before the probes (`header`).
+        let mut out = String::from("\n");
         let pick = self.estimate.winner.map(|(ip, _)| ip);
         let rows: Vec<[String; 6]> = self
             .probes
@@ -880,13 +932,14 @@ impl Report {
         let mut s = String::from("{");
         let _ = write!(
             s,
-            "\"state\":{},\"name\":{},\"port\":{},\"probe_timeout_ms\":{},\"attempt_delay_ms\":{},\"connect_timeout_ms\":{},\"addresses\":[",
+            "\"state\":{},\"name\":{},\"port\":{},\"probe_timeout_ms\":{},\"attempt_delay_ms\":{},\"connect_timeout_ms\":{},\"addresses_resolved\":{},\"addresses\":[",
             json_str(state(&self.probes).0),
             json_str(&self.host),
             self.port,
             self.probe_timeout,
             self.attempt_delay,
-            self.connect_cap.map_or("null".to_string(), |c| c.to_string())
+            self.connect_cap.map_or("null".to_string(), |c| c.to_string()),
+            self.total
         );
         for (i, p) in self.probes.iter().enumerate() {
             if i > 0 {

@@ -13,6 +13,7 @@ mod cache;
 mod check;
 mod demo;
 mod elf;
+mod live;
 mod ns;
 mod run;
 mod shell;

@@ -58,6 +58,12 @@ fn init() -> State {
         // Read only when stats are asked for: a plain start-up opens no extra file.
         crate::stats::set_kernel_syn_timeout_ms(dnsfo_os::kernel::syn_timeout_s() * 1000);
     }
+    if let (Some(path), false) = (&config.stats_file, config.disabled) {
+        if !config.stats {
+            crate::stats::set_kernel_syn_timeout_ms(dnsfo_os::kernel::syn_timeout_s() * 1000);
+        }
+        crate::stats::enable_file(path.clone(), config.stats_interval, crate::sys::getpid());
+    }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
     log::debug!(
         "initialised: dnsfo {} in {}: {config}",
@@ -90,7 +96,9 @@ extern "C" fn after_fork() {
 
 /// The child after `fork()`.
 extern "C" fn after_fork_child() {
-    crate::state::set_pid(crate::sys::getpid());
+    let pid = crate::sys::getpid();
+    crate::state::set_pid(pid);
+    crate::stats::after_fork_child(pid);
     if let Some(s) = STATE.get() {
         // SAFETY: a fork child handler (single-threaded); `prepare_fork` ran `lock_for_fork`.
         unsafe { s.renew_after_fork() };

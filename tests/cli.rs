@@ -907,3 +907,77 @@ fn check_streams_rows_on_a_terminal_before_the_slowest_probe_ends() {
     // The transient rows were erased (cursor up, clear to the end) before the report.
     assert!(first("\\x1b[J") <= report, "{h}");
 }
+
+/// Issue 15: `DNSFO_STATS_FILE` keeps a running daemon's counters in Prometheus text format,
+/// refreshed while it runs (before: stats only at a normal exit, nothing for a daemon or after
+/// SIGTERM). The daemon fails over once, waits, connects again; the file is read while it runs,
+/// and again after SIGTERM killed it.
+#[test]
+fn stats_file_updates_for_a_running_daemon() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("stats_file_updates_for_a_running_daemon", &why);
+    }
+    let lib = built_lib();
+    let daemon = "import socket, time, os, sys\n\
+                  go = sys.argv[1]\n\
+                  socket.create_connection(('svc', 7000)).close()\n\
+                  while not os.path.exists(go): time.sleep(0.05)\n\
+                  socket.create_connection(('svc', 7000)).close()\n\
+                  time.sleep(30)\n";
+    let script = format!(
+        "t=$(mktemp -d) && export DNSFO_STATS_FILE=$t/dnsfo-%p.prom DNSFO_STATS_INTERVAL_MS=200 \
+         DNSFO_CACHE=0; LD_PRELOAD={lib} python3 -c \"$DAEMON\" $t/go & pid=$!; sleep 1; \
+         echo == first; cat $t/dnsfo-$pid.prom; touch $t/go; sleep 1; echo == second; \
+         cat $t/dnsfo-$pid.prom; kill -TERM $pid; wait; sleep 0.5; echo == killed; \
+         cat $t/dnsfo-$pid.prom; echo == files; ls $t; rm -rf $t",
+        lib = lib.display()
+    );
+    let h = Hermetic::run(
+        &["refused:127.0.0.2", "up:127.0.0.3"],
+        &["env", &format!("DAEMON={daemon}"), "sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    let part = |name: &str| {
+        out.split(&format!("== {name}\n"))
+            .nth(1)
+            .and_then(|p| p.split("\n== ").next())
+            .unwrap_or_else(|| panic!("no {name} part\n{h}"))
+    };
+    let value = |text: &str, metric: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{metric}{{program=\"python3\",pid=\"")))
+            .and_then(|l| l.rsplit_once(' '))
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {metric} in:\n{text}\n{h}"))
+    };
+    let (first, second, killed) = (part("first"), part("second"), part("killed"));
+    assert!(
+        first.contains("# TYPE dnsfo_failovers_total counter"),
+        "{h}"
+    );
+    assert_eq!(value(first, "dnsfo_connects_total"), 1.0, "{h}");
+    assert_eq!(value(first, "dnsfo_failovers_total"), 1.0, "{h}");
+    assert_eq!(
+        value(second, "dnsfo_connects_total"),
+        2.0,
+        "while it runs\n{h}"
+    );
+    assert!(
+        value(second, "dnsfo_stats_updated_timestamp_seconds")
+            > value(first, "dnsfo_stats_updated_timestamp_seconds"),
+        "refreshed\n{h}"
+    );
+    assert_eq!(
+        value(killed, "dnsfo_connects_total"),
+        2.0,
+        "after SIGTERM\n{h}"
+    );
+    // Replaced whole each time: no temporary file is left beside it.
+    let files: Vec<&str> = part("files").lines().collect();
+    assert_eq!(
+        files.len(),
+        2,
+        "the stats file and `go` only: {files:?}\n{h}"
+    );
+}

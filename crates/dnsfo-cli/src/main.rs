@@ -44,6 +44,8 @@ Commands:
   on | off | status     dnsfo for this shell: eval \"$(dnsfo on)\"
   env [--systemd | --docker]
                         the environment lines for a service or a container
+  settings [--markdown | --man]
+                        every DNSFO_* setting: unit, default, range, meaning
   help [command]        show the help of a command
 
 Options:
@@ -51,7 +53,7 @@ Options:
   -V, --version         show the version and exit
 
 Run 'dnsfo <command> --help' for a command's options. Settings are DNSFO_* environment variables
-(see 'man dnsfo'); 'dnsfo run' sets the common ones from its options.
+('dnsfo settings', 'man dnsfo'); 'dnsfo run' sets the common ones from its options.
 
 Exit status: the command's own; 2 for a usage error.
 ";
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         }
         "cache" => cache::main(argv),
         c @ ("on" | "off" | "status" | "env") => shell::main(c, argv),
+        "settings" => settings(&argv),
         "help" => help(&argv),
         "-h" | "--help" => {
             print!("{USAGE}");
@@ -86,7 +89,7 @@ fn main() -> ExitCode {
         }
         other => {
             eprintln!(
-                "dnsfo: unknown command '{}' (commands: run, check, demo, cache, on, off, status, env; try 'dnsfo --help')",
+                "dnsfo: unknown command '{}' (commands: run, check, demo, cache, on, off, status, env, settings; try 'dnsfo --help')",
                 if other.is_empty() {
                     cmd.to_string_lossy().into_owned()
                 } else {
@@ -97,6 +100,33 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+const SETTINGS_USAGE: &str = "\
+Usage: dnsfo settings [--markdown | --man]
+
+Every DNSFO_* setting the library reads: unit, default, range and meaning. --markdown prints
+README's table, --man the man page's paragraphs (both are printed from the same table).
+";
+
+fn settings(args: &[OsString]) -> u8 {
+    use dnsfo_core::settings;
+    match args
+        .iter()
+        .map(|a| a.to_str().unwrap_or("?"))
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => print!("{}", settings::text()),
+        ["--markdown"] => print!("{}", settings::markdown()),
+        ["--man"] => print!("{}", settings::man()),
+        ["-h" | "--help"] => print!("{SETTINGS_USAGE}"),
+        _ => {
+            eprint!("dnsfo settings: unknown arguments\n{SETTINGS_USAGE}");
+            return 2;
+        }
+    }
+    0
 }
 
 fn help(args: &[OsString]) -> u8 {
@@ -125,8 +155,12 @@ fn help(args: &[OsString]) -> u8 {
             print!("{}", shell::USAGE);
             0
         }
+        Some("settings") => {
+            print!("{SETTINGS_USAGE}");
+            0
+        }
         Some(other) => {
-            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo, cache, on, off, status, env)");
+            eprintln!("dnsfo help: unknown command '{other}' (commands: run, check, demo, cache, on, off, status, env, settings)");
             2
         }
     }

@@ -17,4 +17,5 @@ pub mod plan;
 pub mod registry;
 pub mod route;
 pub mod schedule;
+pub mod settings;
 pub mod stats;

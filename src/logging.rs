@@ -20,14 +20,7 @@ pub fn init(config: &Config) {
     b.parse_filters(filter);
     // Lines from several processes in one DNSFO_LOG_FILE must be told apart and ordered: each
     // starts with the time and the program (its pid read per line: a fork child logs its own).
-    let program = std::env::args_os()
-        .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "?".into());
+    let program = program_name();
     b.format(move |buf, r| {
         writeln!(
             buf,
@@ -66,6 +59,18 @@ pub fn init(config: &Config) {
 }
 
 /// `2026-12-02T07:11:29.123Z` (UTC; days to a civil date as in Howard Hinnant's `civil_from_days`).
+/// The program's name as log lines and stats label it: the file name of its `argv[0]`.
+pub fn program_name() -> String {
+    std::env::args_os()
+        .next()
+        .and_then(|a| {
+            std::path::Path::new(&a)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_else(|| "?".into())
+}
+
 fn rfc3339_millis(t: std::time::SystemTime) -> String {
     let d = t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = d.as_secs();

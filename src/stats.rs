@@ -61,19 +61,11 @@ static WRITER: AtomicU32 = AtomicU32::new(0);
 /// a last time at exit.
 pub fn enable_file(path: PathBuf, every: Duration, pid: u32) {
     PID.store(pid, Relaxed);
-    let program = std::env::args_os()
-        .next()
-        .and_then(|a| {
-            std::path::Path::new(&a)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "?".into());
     let setting = FileSetting {
         template: path,
         every,
         first_pid: pid,
-        program,
+        program: crate::logging::program_name(),
     };
     if FILE.set(setting).is_ok() {
         crate::sys::at_exit(write_at_exit);

@@ -323,7 +323,12 @@ fn blocking(
         let head = plan::head(chosen, winner, live)
             .filter(|hd| hd.is_ipv4() == chosen.is_ipv4())
             .map(|hd| if hd == chosen { addr } else { at(hd) });
-        let delay = delay_with(&h, &s.config, known.addrs.iter().map(|ip| at(*ip)));
+        let delay = delay_with(
+            &h,
+            &s.config,
+            &known.name,
+            known.addrs.iter().map(|ip| at(*ip)),
+        );
         let news = head.is_none_or(|hd| {
             winner != Some(hd.ip()) || (s.config.adaptive && h.rtt_wanted(&hd, now))
         });
@@ -679,7 +684,7 @@ fn steer_in_background(
         own_started: None,
         queue: queue.clone(),
         outcomes: outcomes.to_vec(),
-        delay: delay_for(s, std::iter::once(own).chain(queue.iter().copied())),
+        delay: delay_for(s, name, std::iter::once(own).chain(queue.iter().copied())),
         cap: s.config.connect_timeout.map(|t| now + t),
         budget: s.config.failover_budget,
         reresolve: Some(reresolve_later),
@@ -1073,21 +1078,30 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
 
 /// The attempt delay for a connect to these candidates: fixed, or (adaptive) from the RTTs
 /// measured for them (`plan::attempt_delay`).
-fn delay_for(s: &State, candidates: impl IntoIterator<Item = SocketAddr>) -> Duration {
-    if !s.config.adaptive {
-        return s.config.attempt_delay;
+fn delay_for(s: &State, name: &str, candidates: impl IntoIterator<Item = SocketAddr>) -> Duration {
+    if let Some(fixed) = fixed_delay(&s.config, name) {
+        return fixed;
     }
-    delay_with(&s.health.read(), &s.config, candidates)
+    delay_with(&s.health.read(), &s.config, name, candidates)
+}
+
+/// The attempt delay when it does not follow measured RTTs: a `[name ...]` rule's, or the
+/// configured one when the delay is not adaptive.
+fn fixed_delay(c: &crate::config::Config, name: &str) -> Option<Duration> {
+    c.rule_for(name)
+        .and_then(|r| r.attempt_delay)
+        .or((!c.adaptive).then_some(c.attempt_delay))
 }
 
 /// [`delay_for`] with the health memory already read.
 fn delay_with(
     h: &crate::health::Health,
     c: &crate::config::Config,
+    name: &str,
     candidates: impl IntoIterator<Item = SocketAddr>,
 ) -> Duration {
-    if !c.adaptive {
-        return c.attempt_delay;
+    if let Some(fixed) = fixed_delay(c, name) {
+        return fixed;
     }
     plan::attempt_delay(h.rtt_of(candidates), c.min_attempt_delay, c.attempt_delay)
 }

@@ -47,6 +47,10 @@ pub fn learn(
         // glibc reads every `inet_aton` form (`127.1`) as an address: never a name.
         return None;
     }
+    if s.config.excluded(name) {
+        // A config file's `exclude`: unlearned, the name's connects go straight to libc.
+        return None;
+    }
     let name = registry::normal(name);
     let name = name.as_ref();
     {

@@ -7,7 +7,6 @@
 //! each layer's own fork step in one order. Must never: initialise re-entrantly (hooks reach
 //! this only with the re-entrancy guard held), or do anything at load time.
 
-use crate::config::Config;
 use crate::state::{State, FDS};
 use std::sync::OnceLock;
 
@@ -36,11 +35,13 @@ fn init() -> State {
     crate::alloc::arm();
     crate::state::set_pid(crate::sys::getpid());
     crate::copies::init();
-    let config = if crate::sys::secure_execution() {
-        // The environment belongs to whoever started a setuid program: trust none of it.
-        Config::default()
+    let secure = crate::sys::secure_execution();
+    let (config, mut warnings) = dnsfo_os::conffile::config(secure, |k| std::env::var_os(k));
+    let config = if secure {
+        // The environment belongs to whoever started a setuid program: none of it counts, only
+        // a root-owned /etc/dnsfo.conf (and nothing is said on the program's stderr).
+        config
     } else {
-        let (config, mut warnings) = Config::parse(|k| std::env::var_os(k));
         let names: Vec<String> = std::env::vars_os()
             .filter_map(|(k, _)| k.into_string().ok())
             .collect();

@@ -938,12 +938,7 @@ fn stats_file_updates_for_a_running_daemon() {
         20,
     );
     let out = h.stdout();
-    let part = |name: &str| {
-        out.split(&format!("== {name}\n"))
-            .nth(1)
-            .and_then(|p| p.split("\n== ").next())
-            .unwrap_or_else(|| panic!("no {name} part\n{h}"))
-    };
+    let part = |name: &str| part_of(out, name).unwrap_or_else(|| panic!("no {name} part\n{h}"));
     let value = |text: &str, metric: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(&format!("{metric}{{program=\"python3\",pid=\"")))
@@ -980,4 +975,250 @@ fn stats_file_updates_for_a_running_daemon() {
         2,
         "the stats file and `go` only: {files:?}\n{h}"
     );
+}
+
+/// Issue 15: config files. The user's file (`$XDG_CONFIG_HOME/dnsfo/config`) sets the attempt
+/// delay; `DNSFO_CONFIG` names one more file, whose `[name svc]` section gives svc its own
+/// delay, or excludes it; the environment overrides every file; a bad value warns with its file
+/// and line and the default is used; a file others may write is refused with a warning. Each
+/// run connects once to [silent, up], so its time is the attempt delay in force.
+#[test]
+fn config_files_precedence_per_name_rules_and_bad_values() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip(
+            "config_files_precedence_per_name_rules_and_bad_values",
+            &why,
+        );
+    }
+    let lib = built_lib();
+    let client = "import socket, time\n\
+                  a = socket.getaddrinfo('svc', 7000, socket.AF_INET, socket.SOCK_STREAM)[0][4]\n\
+                  s = socket.socket(); s.settimeout(1.5); t = time.monotonic()\n\
+                  try:\n    s.connect(a); r = 'OK'\n\
+                  except OSError as e:\n    r = 'ERR ' + type(e).__name__\n\
+                  print('RESULT', r, int((time.monotonic() - t) * 1000))\n";
+    let script = format!(
+        "t=$(mktemp -d) && mkdir -p $t/xdg/dnsfo && cd $t && \
+         export LD_PRELOAD={lib} DNSFO_CACHE=0 XDG_CONFIG_HOME=$t/xdg; \
+         c() {{{{ echo \"== $1\"; python3 -c \"$CLIENT\" 2>&1; }}}}; \
+         printf 'attempt_delay_ms = 40  # user file\\n' > xdg/dnsfo/config; chmod 600 xdg/dnsfo/config; \
+         c user; DNSFO_ATTEMPT_DELAY_MS=500 c env; \
+         printf '[name svc]\\nattempt_delay_ms = 120\\n' > extra.conf; DNSFO_CONFIG=$t/extra.conf c per-name; \
+         printf '[name *.other]\\nexclude = yes\\n[name svc]\\nexclude = yes\\n' > extra.conf; DNSFO_CONFIG=$t/extra.conf c excluded; \
+         printf 'attempt_delay_ms = fast\\n' > xdg/dnsfo/config; c bad-value; \
+         printf 'attempt_delay_ms = 40\\n' > xdg/dnsfo/config; chmod 666 xdg/dnsfo/config; c writable; \
+         echo '== end'; rm -rf $t",
+        lib = lib.display()
+    );
+    let h = Hermetic::run(
+        &["silent:127.0.0.2", "up:127.0.0.3"],
+        &["env", &format!("CLIENT={client}"), "sh", "-c", &script],
+        40,
+    );
+    let out = h.stdout();
+    let part = |name: &str| part_of(out, name).unwrap_or_else(|| panic!("no {name} part\n{h}"));
+    let result = |name: &str| -> (String, u64) {
+        let line = part(name)
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .unwrap_or_else(|| panic!("{name}: no RESULT\n{h}"));
+        let (r, ms) = line.rsplit_once(' ').expect("RESULT r ms");
+        (r.to_string(), ms.parse().expect("ms"))
+    };
+    // The alternatives are 40, 120, 250 (the default) and 500 ms: each bound tells them apart.
+    let (r, ms) = result("user");
+    assert!(
+        r == "OK" && (35..200).contains(&ms),
+        "user file's 40 ms: {r} {ms}\n{h}"
+    );
+    let (r, ms) = result("env");
+    assert!(
+        r == "OK" && ms >= 490,
+        "the environment's 500 ms: {r} {ms}\n{h}"
+    );
+    let (r, ms) = result("per-name");
+    assert!(
+        r == "OK" && (115..240).contains(&ms),
+        "svc's own 120 ms: {r} {ms}\n{h}"
+    );
+    let (r, _) = result("excluded");
+    assert_eq!(
+        r, "ERR TimeoutError",
+        "excluded: the silent first address, as without dnsfo\n{h}"
+    );
+    let (r, ms) = result("bad-value");
+    assert!(
+        r == "OK" && (245..490).contains(&ms),
+        "a bad value: the default: {r} {ms}\n{h}"
+    );
+    assert!(
+        part("bad-value").contains(
+            "xdg/dnsfo/config:1: DNSFO_ATTEMPT_DELAY_MS=\"fast\" is not a whole number of milliseconds"
+        ),
+        "{h}"
+    );
+    let (r, ms) = result("writable");
+    assert!(
+        r == "OK" && (245..490).contains(&ms),
+        "refused file: the default: {r} {ms}\n{h}"
+    );
+    assert!(
+        part("writable").contains("may be written by others than its owner; ignored"),
+        "{h}"
+    );
+}
+
+/// Issue 15, "dnsfo for a whole host": the library in `/etc/ld.so.preload` and its settings in
+/// a root-owned `/etc/dnsfo.conf` (a private copy of /etc mounted over it, in the namespace).
+/// A program started with nothing in its environment fails over, and logs at the file's level;
+/// `DNSFO_*` variables still override the file.
+#[test]
+fn whole_host_setup_ld_so_preload_and_etc_dnsfo_conf() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("whole_host_setup_ld_so_preload_and_etc_dnsfo_conf", &why);
+    }
+    let lib = built_lib();
+    // The first address only (socket.create_connection would try the next by itself).
+    let client = "import socket\n\
+                  a = socket.getaddrinfo('svc', 7000, socket.AF_INET, socket.SOCK_STREAM)[0][4]\n\
+                  s = socket.socket(); s.settimeout(3); s.connect(a)\n\
+                  print('GOT', s.recv(64).decode().strip())\n";
+    let script = format!(
+        "t=$(mktemp -d) && mkdir $t/etc && cp -a /etc/. $t/etc/ 2>/dev/null; \
+         echo {lib} > $t/etc/ld.so.preload && \
+         printf 'log = info\\ncache = no\\n' > $t/etc/dnsfo.conf && chmod 644 $t/etc/dnsfo.conf && \
+         mount --bind $t/etc /etc && \
+         echo == host; env -u LD_PRELOAD python3 -c \"$CLIENT\" 2>&1; \
+         echo == env-overrides; DNSFO_DISABLE=1 env -u LD_PRELOAD python3 -c \"$CLIENT\" 2>&1; \
+         echo == end",
+        lib = lib.display()
+    );
+    let h = Hermetic::run(
+        &["refused:127.0.0.2", "up:127.0.0.3"],
+        &["env", &format!("CLIENT={client}"), "sh", "-c", &script],
+        20,
+    );
+    let part = |name: &str| part_of(h.stdout(), name).unwrap_or_else(|| panic!("no {name}\n{h}"));
+    let host = part("host");
+    assert!(host.contains("GOT HELLO 127.0.0.3"), "failed over\n{h}");
+    assert!(
+        host.contains("INFO: svc: 127.0.0.2:7000 failed over to 127.0.0.3:7000"),
+        "/etc/dnsfo.conf's `log = info`\n{h}"
+    );
+    let env = part("env-overrides");
+    assert!(
+        env.contains("ConnectionRefusedError") && !env.contains("GOT"),
+        "DNSFO_DISABLE=1 overrides the file: no failover\n{h}"
+    );
+}
+
+/// Issue 15: the systemd drop-in `dnsfo env --systemd` prints is one systemd itself accepts
+/// (`systemd-analyze verify` reads the unit with its drop-in and reports any line it does not
+/// take), and the environment it sets, as systemd parses `Environment=` (whitespace-separated
+/// assignments, double quotes), gives the service's program dnsfo: it fails over. (No systemd
+/// runs as PID 1 here to start the unit itself.)
+#[test]
+fn systemd_drop_in_from_dnsfo_env() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("systemd_drop_in_from_dnsfo_env", &why);
+    }
+    let dir = TempDir::new("systemd");
+    let drop_in = run(
+        {
+            let mut c = dnsfo();
+            c.args(["env", "--systemd"]);
+            c
+        },
+        Duration::from_secs(10),
+    );
+    assert_eq!(drop_in.code, Some(0), "{drop_in}");
+    let unit_dir = dir.path().join("units");
+    std::fs::create_dir_all(unit_dir.join("app.service.d")).expect("mkdir");
+    std::fs::write(
+        unit_dir.join("app.service"),
+        "[Unit]\nDescription=a service\n[Service]\nExecStart=/usr/bin/python3 -c pass\n",
+    )
+    .expect("write");
+    std::fs::write(
+        unit_dir.join("app.service.d/dnsfo.conf"),
+        format!("[Service]\n{}", drop_in.stdout),
+    )
+    .expect("write");
+    if have("systemd-analyze") {
+        let mut c = clean("systemd-analyze");
+        c.env("SYSTEMD_UNIT_PATH", format!("{}:", unit_dir.display()))
+            .arg("verify")
+            .arg(unit_dir.join("app.service"));
+        let v = run(c, Duration::from_secs(30));
+        assert!(
+            !v.stderr.contains("dnsfo.conf") && !v.stdout.contains("dnsfo.conf"),
+            "systemd refuses a line of the drop-in:\n{v}"
+        );
+    } else {
+        skip(
+            "systemd_drop_in_from_dnsfo_env (verify)",
+            "no systemd-analyze",
+        );
+    }
+    // Environment= as systemd splits it.
+    let mut assignments = Vec::new();
+    for line in drop_in.stdout.lines() {
+        let value = line
+            .strip_prefix("Environment=")
+            .expect("only Environment= lines");
+        let mut word = String::new();
+        let mut quoted = false;
+        for ch in value.chars() {
+            match ch {
+                '"' => quoted = !quoted,
+                c if c.is_whitespace() && !quoted => {
+                    if !word.is_empty() {
+                        assignments.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            assignments.push(word);
+        }
+    }
+    assert!(
+        assignments.iter().any(|a| a.starts_with("LD_PRELOAD=")),
+        "{assignments:?}"
+    );
+    let client = "import socket; \
+                  a = socket.getaddrinfo('svc', 7000, socket.AF_INET, socket.SOCK_STREAM)[0][4]; \
+                  s = socket.socket(); s.settimeout(3); s.connect(a); \
+                  print('GOT', s.recv(64).decode().strip())";
+    let mut cmd: Vec<&str> = vec!["env", "-i", "PATH=/usr/bin:/bin"];
+    cmd.extend(assignments.iter().map(String::as_str));
+    cmd.extend(["python3", "-c", client]);
+    let h = Hermetic::run(&["refused:127.0.0.2", "up:127.0.0.3"], &cmd, 20);
+    assert!(h.stdout().contains("GOT HELLO 127.0.0.3"), "{h}");
+}
+
+/// Issue 15: `dnsfo run` says so when the program it starts clears the environment on the way
+/// (`env -i`, `sudo`): the real program would get neither LD_PRELOAD nor DNSFO_*. Before, it
+/// said nothing and the program simply had no failover. `-q` silences it; LD_PRELOAD given
+/// after `-i` is no reason to warn.
+#[test]
+fn run_warns_when_the_environment_is_cleared_on_the_way() {
+    let go = |args: &[&str]| {
+        let mut c = dnsfo();
+        c.arg("run").args(args);
+        run(c, T)
+    };
+    let o = go(&["--", "env", "-i", "true"]);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr.contains("env -i clears the environment") && o.stderr.contains("no LD_PRELOAD"),
+        "{o}"
+    );
+    let o = go(&["-q", "--", "env", "-i", "true"]);
+    assert_eq!((o.code, o.stderr.as_str()), (Some(0), ""), "{o}");
+    let o = go(&["--", "env", "-i", "LD_PRELOAD=/nonexistent.so", "true"]);
+    assert!(!o.stderr.contains("clears the environment"), "{o}");
+    let o = go(&["--", "env", "A=1", "true"]);
+    assert_eq!(o.stderr, "", "{o}");
 }

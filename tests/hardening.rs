@@ -166,6 +166,12 @@ fn secure_execution() {
     case("secure", 1);
 }
 
+/// Issue 15: under secure execution only a root-owned, not world-writable /etc/dnsfo.conf counts.
+#[test]
+fn secure_execution_reads_only_a_root_owned_etc_dnsfo_conf() {
+    case("secure_conf", 7);
+}
+
 #[test]
 fn bad_values() {
     case("bad_values", 33);

@@ -683,36 +683,52 @@ def _secure_possible() -> str:
     return ""
 
 
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+
+
+def _as_real_root(case: str) -> bool:
+    """Runs `case` again as real root in a mount + network namespace without a user namespace
+    (so that uid 65534 and the setuid bit mean what they mean on the host); `False` (after
+    reporting the skip) when that is impossible here. Returns only inside it."""
+    why = _secure_possible()
+    if why and not H.in_namespace():
+        info("skipped", why)
+        check(f"{case}.skipped", True)
+        return False
+    build(["hard_secure"])
+    if not H.in_namespace():
+        env = dict(os.environ)
+        env[H.NS_MARK] = H.ns_ids()
+        os.execvpe("unshare", ["unshare", "-mn", "--", sys.executable, str(Path(__file__).resolve()),
+                               case], env)
+    return True
+
+
+def _secure_bins(w: "World", tmp_mode: int) -> tuple[Path, Path, Path]:
+    """A directory for the case (`tmp_mode`), a setuid-root copy of hard_secure and a plain one."""
+    tmp = w.workdir / "secure"
+    tmp.mkdir()
+    os.chmod(w.workdir, 0o755)
+    os.chmod(tmp, tmp_mode)
+    suid, plain_bin = tmp / "hard_secure_suid", tmp / "hard_secure_nosuid"
+    shutil.copy(b("hard_secure"), suid)
+    shutil.copy(b("hard_secure"), plain_bin)
+    os.chown(suid, 0, 0)
+    os.chmod(suid, 0o4755)
+    os.chmod(plain_bin, 0o755)
+    return tmp, suid, plain_bin
+
+
 def case_secure() -> None:
     """Item 10a: AT_SECURE. A setuid-root copy of a client linked against the library, run by
     uid 65534 (setpriv), with DNSFO_DISABLE=1, DNSFO_LOG=debug, DNSFO_LOG_FILE, DNSFO_STATS=1 and
     a bad DNSFO_ATTEMPT_DELAY_MS: every variable ignored (it fails over, writes no file, prints
     nothing). Controls: the same binary without the setuid bit honours the variables."""
-    why = _secure_possible()
-    if why and not H.in_namespace():
-        info("skipped", why)
-        check("secure.skipped", True)
+    if not _as_real_root("secure"):
         return
-    build(["hard_secure"])
-    if not H.in_namespace():
-        # real root: a mount + network namespace without a user namespace, so that uid 65534
-        # and the setuid bit mean what they mean on the host
-        env = dict(os.environ)
-        env[H.NS_MARK] = H.ns_ids()
-        os.execvpe("unshare", ["unshare", "-mn", "--", sys.executable, str(Path(__file__).resolve()),
-                               "secure"], env)
     with World({"svc": REFUSED_FIRST}) as w:
-        tmp = w.workdir / "secure"
-        tmp.mkdir()
-        os.chmod(w.workdir, 0o755)
-        os.chmod(tmp, 0o1777)
-        suid, plain_bin = tmp / "hard_secure_suid", tmp / "hard_secure_nosuid"
-        shutil.copy(b("hard_secure"), suid)
-        shutil.copy(b("hard_secure"), plain_bin)
-        os.chown(suid, 0, 0)
-        os.chmod(suid, 0o4755)
-        os.chmod(plain_bin, 0o755)
-        as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]
+        tmp, suid, plain_bin = _secure_bins(w, 0o1777)
+        as_nobody = AS_NOBODY
         log = tmp / "secure.log"
         hostile = {"DNSFO_DISABLE": "1", "DNSFO_LOG": "debug", "DNSFO_LOG_FILE": str(log),
                    "DNSFO_STATS": "1", "DNSFO_ATTEMPT_DELAY_MS": "abc",
@@ -735,6 +751,62 @@ def case_secure() -> None:
         check("secure.control_log_and_warning",
               line_of(c, "RESULT") == "RESULT OK HELLO 127.0.0.3" and "DNSFO_ATTEMPT_DELAY_MS" in c.stderr
               and log.exists(), show(c))
+
+
+def case_secure_conf() -> None:
+    """Issue 15: config files under AT_SECURE. The setuid-root client run by uid 65534 reads a
+    root-owned, not world-writable /etc/dnsfo.conf (`disable = yes`: it does not fail over), and
+    ignores that file once it is world-writable or another user's, and always ignores the user's
+    file and DNSFO_CONFIG (both saying `disable = yes`); it prints nothing. Control: without the
+    setuid bit the user's own file is honoured."""
+    if not _as_real_root("secure_conf"):
+        return
+    with World({"svc": REFUSED_FIRST}) as w:
+        tmp, suid, plain_bin = _secure_bins(w, 0o755)
+        # The user's files, owned by the user (uid 65534), each saying disable = yes.
+        xdg = tmp / "xdg"
+        (xdg / "dnsfo").mkdir(parents=True)
+        for f in (xdg / "dnsfo" / "config", tmp / "extra.conf"):
+            f.write_text("disable = yes\n")
+            os.chown(f, 65534, 65534)
+            os.chmod(f, 0o600)
+        for d in (xdg, xdg / "dnsfo"):
+            os.chown(d, 65534, 65534)
+        user_env = {"XDG_CONFIG_HOME": str(xdg), "DNSFO_CONFIG": str(tmp / "extra.conf")}
+        # A copy of /etc (with the scenario's hosts file) with a dnsfo.conf, over /etc.
+        etc = tmp / "etc"
+        subprocess.run(["cp", "-a", "/etc/.", str(etc)], check=True, capture_output=True)
+        conf = etc / "dnsfo.conf"
+        conf.write_text("# the host's dnsfo settings\ndisable = yes\n")
+        os.chown(conf, 0, 0)
+        os.chmod(conf, 0o644)
+        subprocess.run(["mount", "--bind", str(etc), "/etc"], check=True)
+        as_nobody = AS_NOBODY
+
+        def suid_run(variant: str, env: dict[str, str]) -> H.Result:
+            return run([*as_nobody, str(suid), "svc", str(PORT)], preload=False, env=env,
+                       timeout=10, variant=variant)
+
+        r = suid_run("etc-honoured", {})
+        check("secure_conf.is_secure", r.stdout.startswith("AT_SECURE 1"), show(r))
+        check("secure_conf.root_owned_etc_honoured",
+              line_of(r, "RESULT").startswith("RESULT ECONNREFUSED"), show(r))
+        os.chmod(conf, 0o666)
+        r = suid_run("etc-world-writable", user_env)
+        check("secure_conf.world_writable_etc_and_user_files_ignored",
+              line_of(r, "RESULT") == "RESULT OK HELLO 127.0.0.3" and r.stderr == "", show(r))
+        os.chmod(conf, 0o644)
+        os.chown(conf, 65534, 65534)
+        r = suid_run("etc-not-root", user_env)
+        check("secure_conf.etc_of_another_owner_ignored",
+              line_of(r, "RESULT") == "RESULT OK HELLO 127.0.0.3" and r.stderr == "", show(r))
+        c = run([*as_nobody, str(plain_bin), "svc", str(PORT)], preload=False,
+                env={"XDG_CONFIG_HOME": str(xdg)}, timeout=10, variant="control-user-file")
+        check("secure_conf.control_not_secure", c.stdout.startswith("AT_SECURE 0"), show(c))
+        check("secure_conf.control_user_file_honoured",
+              line_of(c, "RESULT").startswith("RESULT ECONNREFUSED"), show(c))
+        check("secure_conf.control_refused_etc_warned",
+              "/etc/dnsfo.conf: belongs to uid 65534, not to root; ignored" in c.stderr, show(c))
 
 
 BAD_VALUES = ["abc", "-5", "99999999999999999999999", ""]

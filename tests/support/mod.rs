@@ -170,6 +170,13 @@ pub fn dnsfo() -> Command {
     clean(DNSFO)
 }
 
+/// The part of a script's output after its `== NAME` line, up to the next `== ` line.
+pub fn part_of<'a>(out: &'a str, name: &str) -> Option<&'a str> {
+    out.split(&format!("== {name}\n"))
+        .nth(1)
+        .and_then(|p| p.split("\n== ").next())
+}
+
 /// The table row (line) of `addr` in `dnsfo check` output.
 pub fn row<'a>(table: &'a str, addr: &str) -> &'a str {
     table

@@ -58,7 +58,7 @@ pub fn open_as_the_library(config: &Config) -> Result<Cache, Unusable> {
 
 /// The cache, or why there is none, in words.
 fn open() -> Result<Cache, String> {
-    let (config, warnings) = Config::parse(|k| std::env::var_os(k));
+    let (config, warnings) = dnsfo_os::conffile::config(false, |k| std::env::var_os(k));
     for w in warnings {
         eprintln!("{w}");
     }

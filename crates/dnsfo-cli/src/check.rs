@@ -269,7 +269,7 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     addrs.truncate(MAX_ADDRS);
     // The settings as the library would read them from this environment (same rules, same
     // warnings).
-    let (config, warnings) = Config::parse(|k| std::env::var_os(k));
+    let (config, warnings) = dnsfo_os::conffile::config(false, |k| std::env::var_os(k));
     for w in warnings {
         eprintln!("{w}");
     }
@@ -689,6 +689,8 @@ struct Report {
     probe_timeout: u64,
     attempt_delay: u64,
     connect_cap: Option<u64>,
+    /// A config file's `[name ...]` rule excludes the name.
+    excluded: bool,
     total: usize,
     probes: Vec<Probe>,
     /// Indices into `probes`, in the order dnsfo would try them.
@@ -706,9 +708,14 @@ impl Report {
         config: &Config,
         total: usize,
     ) -> Report {
+        let rule = config.rule_for(host);
         let attempt_delay = o
             .attempt_delay
+            .or(rule
+                .and_then(|r| r.attempt_delay)
+                .map(|d| d.as_millis() as u64))
             .unwrap_or(config.attempt_delay.as_millis() as u64);
+        let excluded = rule.is_some_and(|r| r.exclude);
         let connect_cap = config
             .connect_timeout
             .map(|t| t.as_millis() as u64)
@@ -744,6 +751,7 @@ impl Report {
             probe_timeout: o.probe_timeout,
             attempt_delay,
             connect_cap,
+            excluded,
             total,
             probes,
             order,
@@ -797,6 +805,12 @@ impl Report {
 
     /// What dnsfo does: the outcome, then why (one or two lines).
     fn with_dnsfo(&self) -> Vec<String> {
+        if self.excluded {
+            return vec![format!(
+                "none: a config file excludes {} (dnsfo passes its connects through)",
+                self.host
+            )];
+        }
         if self.probes.len() == 1 {
             return vec![
                 "one address only: nothing to fail over to (dnsfo passes the connect through)"

@@ -103,10 +103,11 @@ fn main() -> ExitCode {
 }
 
 const SETTINGS_USAGE: &str = "\
-Usage: dnsfo settings [--markdown | --man]
+Usage: dnsfo settings [--markdown | --man | --man-conf]
 
 Every DNSFO_* setting the library reads: unit, default, range and meaning. --markdown prints
-README's table, --man the man page's paragraphs (both are printed from the same table).
+README's table, --man dnsfo(1)'s paragraphs, --man-conf dnsfo.conf(5)'s (all printed from the
+same table).
 ";
 
 fn settings(args: &[OsString]) -> u8 {
@@ -120,6 +121,7 @@ fn settings(args: &[OsString]) -> u8 {
         [] => print!("{}", settings::text()),
         ["--markdown"] => print!("{}", settings::markdown()),
         ["--man"] => print!("{}", settings::man()),
+        ["--man-conf"] => print!("{}", settings::man_conf()),
         ["-h" | "--help"] => print!("{SETTINGS_USAGE}"),
         _ => {
             eprint!("dnsfo settings: unknown arguments\n{SETTINGS_USAGE}");

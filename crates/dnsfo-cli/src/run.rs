@@ -174,7 +174,8 @@ pub fn main(argv: Vec<OsString>) -> u8 {
         }
     };
     if !o.quiet {
-        if let Some(w) = unreachable_warning(&path) {
+        let w = unreachable_warning(&path).or_else(|| clears_environment(&path, &program[1..]));
+        if let Some(w) = w {
             let st = Style::for_fd(2);
             eprintln!(
                 "dnsfo: {} {w}; running it anyway, without failover.",
@@ -217,6 +218,36 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     };
     eprintln!("dnsfo run: {}: {err}", path.display());
     code
+}
+
+/// Does the program (`env -i`, `sudo`) start the real one without the environment dnsfo is in?
+/// Then that one gets neither `LD_PRELOAD` nor the `DNSFO_*` settings.
+fn clears_environment(path: &Path, args: &[OsString]) -> Option<String> {
+    let name = path.file_name()?.to_str()?;
+    let arg = |a: &OsString| a.to_str().unwrap_or("").to_string();
+    match name {
+        "env" => {
+            let mut clears = false;
+            for a in args.iter().map(arg) {
+                match a.as_str() {
+                    "-i" | "--ignore-environment" | "-" => clears = true,
+                    s if s.starts_with("LD_PRELOAD=") => return None,
+                    s if s.starts_with('-') && !s.starts_with("--") && s[1..].contains('i') => {
+                        clears = true
+                    }
+                    s if s.contains('=') || s.starts_with('-') => {}
+                    _ => break, // the command env runs
+                }
+            }
+            clears.then(|| {
+                "env -i clears the environment: the program it starts gets no LD_PRELOAD and no DNSFO_* (put LD_PRELOAD=... after -i, or run dnsfo inside it)".to_string()
+            })
+        }
+        "sudo" | "doas" => Some(format!(
+            "{name} removes LD_PRELOAD from the environment of the program it starts (run dnsfo inside it: {name} dnsfo run -- ...)"
+        )),
+        _ => None,
+    }
 }
 
 /// Why `LD_PRELOAD` cannot reach the program at `path`, if it cannot.
@@ -410,6 +441,20 @@ fn drop_own_preload() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cleared_environment_is_noticed() {
+        let args = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        let env = Path::new("/usr/bin/env");
+        assert!(clears_environment(env, &args(&["-i", "prog"])).is_some());
+        assert!(clears_environment(env, &args(&["-iu", "X", "prog"])).is_some());
+        assert!(clears_environment(env, &args(&["--ignore-environment", "A=1", "prog"])).is_some());
+        assert!(clears_environment(env, &args(&["-i", "LD_PRELOAD=/x.so", "prog"])).is_none());
+        assert!(clears_environment(env, &args(&["A=1", "prog", "-i"])).is_none());
+        assert!(clears_environment(env, &args(&["--unset=X", "prog"])).is_none());
+        assert!(clears_environment(Path::new("/usr/bin/sudo"), &args(&["prog"])).is_some());
+        assert!(clears_environment(Path::new("/usr/bin/python3"), &args(&["-i"])).is_none());
+    }
 
     #[test]
     fn preload_is_appended_once() {

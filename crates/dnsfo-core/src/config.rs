@@ -22,6 +22,9 @@
 //! | `DNSFO_CACHE_DIR` | absolute path | `$XDG_RUNTIME_DIR/dnsfo`, else `~/.cache/dnsfo` | |
 //! | `DNSFO_NAMESERVER` | `IP` or `IP:PORT` | system `resolv.conf` | for re-resolution |
 
+use crate::conffile::{self, FileText, NameRule};
+pub use crate::settings::unknown_settings;
+pub use crate::values::{parse_bool, parse_ms};
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -66,6 +69,8 @@ pub struct Config {
     pub cache_disabled: bool,
     /// `DNSFO_NAMESERVER`: the server re-resolution asks (`None` = the system's).
     pub nameserver: Option<SocketAddr>,
+    /// The config files' `[name ...]` sections.
+    pub name_rules: Vec<NameRule>,
 }
 
 impl Default for Config {
@@ -86,15 +91,8 @@ impl Default for Config {
             cache_dir: None,
             cache_disabled: false,
             nameserver: None,
+            name_rules: Vec::new(),
         }
-    }
-}
-
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
     }
 }
 
@@ -115,17 +113,49 @@ fn is_log_filter(v: &str) -> bool {
     })
 }
 
-/// A whole number of milliseconds in `0..=max`, surrounding blanks allowed: the rule of every
-/// `DNSFO_*_MS` setting and of the command's millisecond options.
-pub fn parse_ms(v: &str, max: u64) -> Option<u64> {
-    let v = v.trim();
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    v.parse::<u64>().ok().filter(|&n| n <= max)
-}
-
 impl Config {
+    /// The settings from the config `files` (in order: system, user, `DNSFO_CONFIG`; a later
+    /// one overrides an earlier) and the environment `env`, which overrides every file. A bad
+    /// value from a file is warned about with its file and line.
+    pub fn parse_all(
+        env: impl Fn(&str) -> Option<OsString>,
+        files: &[FileText],
+    ) -> (Config, Vec<String>) {
+        let collected = conffile::collect(files);
+        let from_file = |name: &str| collected.get(name).filter(|_| env(name).is_none());
+        let (mut c, warnings) =
+            Config::parse(|k| env(k).or_else(|| from_file(k).map(|v| OsString::from(&v.text))));
+        let mut all = collected.warnings.clone();
+        all.extend(warnings.into_iter().map(|w| {
+            let Some(rest) = w.strip_prefix("dnsfo: ") else {
+                return w;
+            };
+            let name: String = rest
+                .chars()
+                .take_while(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || *ch == '_')
+                .collect();
+            match from_file(&name) {
+                Some(v) => format!("dnsfo: {}: {rest}", v.at),
+                None => w,
+            }
+        }));
+        c.name_rules = collected.rules;
+        (c, all)
+    }
+
+    /// The `[name ...]` rule for `name`, if any (exact before wildcard).
+    pub fn rule_for(&self, name: &str) -> Option<&NameRule> {
+        if self.name_rules.is_empty() {
+            return None;
+        }
+        conffile::rule_for(&self.name_rules, &crate::registry::normal(name))
+    }
+
+    /// Does a config file tell dnsfo to leave `name` alone?
+    pub fn excluded(&self, name: &str) -> bool {
+        self.rule_for(name).is_some_and(|r| r.exclude)
+    }
+
     /// Parses the settings from `get` (the environment in production). Returns the config and
     /// one warning line per bad value.
     pub fn parse(get: impl Fn(&str) -> Option<OsString>) -> (Config, Vec<String>) {
@@ -312,6 +342,9 @@ impl std::fmt::Display for Config {
         if self.stats {
             write!(f, ", stats at exit")?;
         }
+        if !self.name_rules.is_empty() {
+            write!(f, ", {} per-name rule(s)", self.name_rules.len())?;
+        }
         if let Some(p) = &self.stats_file {
             write!(
                 f,
@@ -322,51 +355,6 @@ impl std::fmt::Display for Config {
         }
         Ok(())
     }
-}
-
-/// `DNSFO_*` variables of dnsfo's own tools, which the library ignores without a word: the
-/// command's library path, and the test scripts' switches.
-const TOOL_VARIABLES: &[&str] = &[
-    "DNSFO_LIB",
-    "DNSFO_TEST_DEPS",
-    "DNSFO_TEST_PYTHON",
-    "DNSFO_HERMETIC_NS",
-];
-
-/// One warning per `DNSFO_*` variable in `names` that nothing of dnsfo reads (a typo, usually:
-/// the closest setting is suggested), in the order given.
-pub fn unknown_settings<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<String> {
-    names
-        .into_iter()
-        .filter(|n| n.starts_with("DNSFO_"))
-        .filter(|n| !crate::settings::names().any(|s| s == *n) && !TOOL_VARIABLES.contains(n))
-        .map(|n| {
-            let closest = crate::settings::names()
-                .map(|s| (edit_distance(n, s), s))
-                .min()
-                .filter(|(d, _)| *d <= 3);
-            match closest {
-                Some((_, s)) => format!("dnsfo: unknown setting {n} (ignored); did you mean {s}?"),
-                None => format!("dnsfo: unknown setting {n} (ignored); see `man dnsfo`"),
-            }
-        })
-        .collect()
-}
-
-/// Levenshtein distance of two short ASCII names.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 #[cfg(test)]
@@ -389,9 +377,69 @@ mod tests {
             .collect();
         asked.sort();
         asked.dedup();
-        let mut table: Vec<String> = crate::settings::names().map(String::from).collect();
+        // DNSFO_CONFIG names a file: read by the file loader (dnsfo_os::conffile), not here.
+        let mut table: Vec<String> = crate::settings::names()
+            .filter(|n| *n != "DNSFO_CONFIG")
+            .map(String::from)
+            .collect();
         table.sort();
         assert_eq!(asked, table);
+    }
+
+    #[test]
+    fn environment_over_files_over_defaults_and_file_warnings_say_where() {
+        let files = [
+            FileText {
+                origin: "/etc/dnsfo.conf".into(),
+                text: "attempt_delay_ms = 100\nfailover_budget_ms = 900\ndead_ttl_ms = soon\n"
+                    .into(),
+            },
+            FileText {
+                origin: "/home/u/.config/dnsfo/config".into(),
+                text: "attempt_delay_ms = 40\n[name slow.test]\nattempt_delay_ms = 600\n".into(),
+            },
+        ];
+        let (c, w) = Config::parse_all(|_| None, &files);
+        assert_eq!(
+            c.attempt_delay,
+            Duration::from_millis(40),
+            "the user file wins"
+        );
+        assert!(
+            !c.adaptive,
+            "a delay set in a file is a fixed one, as from the environment"
+        );
+        assert_eq!(c.failover_budget, Duration::from_millis(900));
+        assert_eq!(
+            c.dead_ttl,
+            Duration::from_millis(30_000),
+            "a bad value: the default"
+        );
+        assert_eq!(
+            w,
+            vec!["dnsfo: /etc/dnsfo.conf:3: DNSFO_DEAD_TTL_MS=\"soon\" is not a whole number of milliseconds in 0..=86400000; using 30000".to_string()]
+        );
+        assert_eq!(
+            c.rule_for("SLOW.test.").and_then(|r| r.attempt_delay),
+            Some(Duration::from_millis(600))
+        );
+        let env = |k: &str| (k == "DNSFO_ATTEMPT_DELAY_MS").then(|| OsString::from("250"));
+        let (c, w) = Config::parse_all(env, &files);
+        assert_eq!(
+            c.attempt_delay,
+            Duration::from_millis(250),
+            "the environment wins"
+        );
+        assert_eq!(w.len(), 1);
+        // A bad value in the environment is the environment's, even when a file has one too.
+        let env = |k: &str| (k == "DNSFO_FAILOVER_BUDGET_MS").then(|| OsString::from("x"));
+        let (c, w) = Config::parse_all(env, &files);
+        assert_eq!(c.failover_budget, Duration::from_millis(2000));
+        assert!(
+            w.iter()
+                .any(|l| l.starts_with("dnsfo: DNSFO_FAILOVER_BUDGET_MS=\"x\"")),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -447,8 +495,6 @@ mod tests {
             ]
         );
         assert!(unknown_settings(crate::settings::names()).is_empty());
-        assert_eq!(edit_distance("abc", "abd"), 1);
-        assert_eq!(edit_distance("", "ab"), 2);
     }
     use std::collections::HashMap;
 

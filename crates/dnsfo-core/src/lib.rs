@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cache;
+pub mod conffile;
 pub mod config;
 pub mod errno;
 pub mod health;
@@ -19,3 +20,4 @@ pub mod route;
 pub mod schedule;
 pub mod settings;
 pub mod stats;
+pub mod values;

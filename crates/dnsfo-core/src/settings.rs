@@ -3,8 +3,9 @@
 //! section are printed from it (`dnsfo settings --markdown`, `--man`), and a test fails when
 //! either differs from what it prints; `config` checks that it parses exactly these names.
 //!
-//! Owns: the words about each setting. Must never: hold parsing rules (those are `config`'s;
-//! the ranges here are what its tests hold it to).
+//! Owns: the words about each setting, and which names are settings (an unknown `DNSFO_*` name
+//! gets the closest one suggested). Must never: hold parsing rules (those are `config`'s and
+//! `values`'); the ranges here are what their tests hold them to.
 
 /// One setting.
 #[derive(Clone, Copy, Debug)]
@@ -23,6 +24,13 @@ const BOOL: &str = "bool (`1`/`0`, `true`/`false`, `yes`/`no`, `on`/`off`)";
 
 /// Every setting the library reads, in the order the documentation lists them.
 pub const SETTINGS: &[Setting] = &[
+    Setting {
+        name: "DNSFO_CONFIG",
+        unit: "absolute path",
+        default: "none",
+        range: "",
+        meaning: "one more config file, read after `/etc/dnsfo.conf` and `~/.config/dnsfo/config` (see CONFIG FILES); environment only. Every setting below can also be given in a config file, as `attempt_delay_ms = 100` or `DNSFO_ATTEMPT_DELAY_MS = 100`; the environment overrides the files",
+    },
     Setting {
         name: "DNSFO_DISABLE",
         unit: BOOL,
@@ -130,6 +138,51 @@ pub const SETTINGS: &[Setting] = &[
     },
 ];
 
+/// `DNSFO_*` variables of dnsfo's own tools, which the library ignores without a word: the
+/// command's library path, and the test scripts' switches.
+const TOOL_VARIABLES: &[&str] = &[
+    "DNSFO_LIB",
+    "DNSFO_TEST_DEPS",
+    "DNSFO_TEST_PYTHON",
+    "DNSFO_HERMETIC_NS",
+];
+
+/// One warning per `DNSFO_*` variable in `given` that nothing of dnsfo reads (a typo, usually:
+/// the closest setting is suggested), in the order given.
+pub fn unknown_settings<'a>(given: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    given
+        .into_iter()
+        .filter(|n| n.starts_with("DNSFO_"))
+        .filter(|n| !names().any(|s| s == *n) && !TOOL_VARIABLES.contains(n))
+        .map(|n| {
+            let closest = names()
+                .map(|s| (edit_distance(n, s), s))
+                .min()
+                .filter(|(d, _)| *d <= 3);
+            match closest {
+                Some((_, s)) => format!("dnsfo: unknown setting {n} (ignored); did you mean {s}?"),
+                None => format!("dnsfo: unknown setting {n} (ignored); see `man dnsfo`"),
+            }
+        })
+        .collect()
+}
+
+/// Levenshtein distance of two short ASCII names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
 /// The names, in table order.
 pub fn names() -> impl Iterator<Item = &'static str> {
     SETTINGS.iter().map(|s| s.name)
@@ -149,12 +202,34 @@ pub fn markdown() -> String {
     out
 }
 
+/// A setting's key in a config file: `DNSFO_ATTEMPT_DELAY_MS` → `attempt_delay_ms`.
+pub fn file_key(name: &str) -> String {
+    name.trim_start_matches("DNSFO_").to_ascii_lowercase()
+}
+
 /// The table as man page paragraphs (`.TP` per setting), ending in a newline.
 pub fn man() -> String {
+    man_with(false)
+}
+
+/// The same for dnsfo.conf(5): keys as a config file writes them, without `DNSFO_CONFIG`.
+pub fn man_conf() -> String {
+    man_with(true)
+}
+
+fn man_with(file_keys: bool) -> String {
     let mut out = String::new();
     for s in SETTINGS {
+        if file_keys && s.name == "DNSFO_CONFIG" {
+            continue;
+        }
+        let key = if file_keys {
+            file_key(s.name)
+        } else {
+            s.name.to_string()
+        };
         out.push_str(".TP\n");
-        out.push_str(&format!(".B {}\n", roff(s.name)));
+        out.push_str(&format!(".B {}\n", roff(&key)));
         let mut facts = roff_text(s.unit);
         if !s.range.is_empty() {
             facts.push_str(&format!(", {}", roff_text(s.range)));
@@ -256,6 +331,26 @@ mod tests {
             man(),
             "dnsfo.1's settings differ from the table: run scripts/settings-sync"
         );
+    }
+
+    #[test]
+    fn the_config_file_man_page_prints_this_table() {
+        let got = block(
+            "packaging/dnsfo.conf.5",
+            ".\\\" settings: printed by `dnsfo settings --man-conf`\n",
+            ".\\\" /settings",
+        );
+        assert_eq!(
+            got,
+            man_conf(),
+            "dnsfo.conf.5's settings differ from the table: run scripts/settings-sync"
+        );
+    }
+
+    #[test]
+    fn edit_distance_counts_single_changes() {
+        assert_eq!(edit_distance("abc", "abd"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
     }
 
     #[test]

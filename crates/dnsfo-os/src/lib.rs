@@ -8,5 +8,6 @@
 //! through).
 
 pub mod cachefile;
+pub mod conffile;
 pub mod kernel;
 pub mod sockaddr;

@@ -12,6 +12,17 @@ use std::sync::OnceLock;
 
 static STATE: OnceLock<State> = OnceLock::new();
 
+/// The library's version, behind a tag that `dnsfo --version` finds in the library file
+/// (`dnsfo_os::version::of_library`): the file says which version it is without being loaded.
+static VERSION_TAG: &str = concat!("dnsfo-library-version ", env!("CARGO_PKG_VERSION"), "\0");
+
+/// The library's version (what its tag carries).
+pub fn version() -> &'static str {
+    VERSION_TAG
+        .trim_start_matches("dnsfo-library-version ")
+        .trim_end_matches('\0')
+}
+
 /// Set by [`pass_through_from_now_on`]: this process wants the network as it is.
 static OFF: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
@@ -68,7 +79,7 @@ fn init() -> State {
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
     log::debug!(
         "initialised: dnsfo {} in {}: {config}",
-        env!("CARGO_PKG_VERSION"),
+        version(),
         std::env::args_os()
             .next()
             .map(|a| a.to_string_lossy().into_owned())

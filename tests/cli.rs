@@ -49,7 +49,24 @@ fn help_and_version_everywhere() {
         c.args(args);
         let o = run(c, T);
         assert_eq!(o.code, Some(0), "{args:?}\n{o}");
-        assert_eq!(o.stdout, version_line(), "{args:?}");
+        assert!(o.stdout.starts_with(&version_line()), "{args:?}\n{o}");
+    }
+    // The command's own version and the library's, read from the library file (issue 15: the
+    // library carried none).
+    for args in [&["--version"][..], &["version"], &["run", "--version"]] {
+        let mut c = dnsfo();
+        c.args(args);
+        let o = run(c, T);
+        assert_eq!(
+            o.stdout,
+            format!(
+                "{}library {} ({})\n",
+                version_line(),
+                built_lib().display(),
+                env!("CARGO_PKG_VERSION")
+            ),
+            "{args:?}\n{o}"
+        );
     }
 }
 

@@ -1,5 +1,5 @@
 //! Installing like a real tool: `make install PREFIX=<temp>` puts the command, the wrapper, the
-//! library, the man page and the README in place, and an unmodified program run through the
+//! library (stripped), the man pages, the bash and zsh completions and the README in place, and an unmodified program run through the
 //! INSTALLED wrapper (in a hermetic namespace whose name has a silent first address) reaches
 //! the live address; `make uninstall` removes it all; `make deb` builds a package with the
 //! expected contents that works once unpacked.
@@ -49,6 +49,9 @@ fn make_install_into_a_temporary_prefix_then_run_through_the_installed_wrapper()
         ("bin/dnsfo-run", 0o755),
         ("lib/dnsfo/libdnsfo.so", 0o644),
         ("share/man/man1/dnsfo.1", 0o644),
+        ("share/man/man5/dnsfo.conf.5", 0o644),
+        ("share/bash-completion/completions/dnsfo", 0o644),
+        ("share/zsh/vendor-completions/_dnsfo", 0o644),
         ("share/doc/dnsfo/README.md", 0o644),
     ];
     for (f, mode) in files {
@@ -65,18 +68,74 @@ fn make_install_into_a_temporary_prefix_then_run_through_the_installed_wrapper()
         std::fs::read_link(prefix.join("share/man/man1/dnsfo-run.1")).unwrap(),
         Path::new("dnsfo.1")
     );
+    // Stripped (issue 15: the library was installed with its 23 MB of debug information): no
+    // debug information (.debug_info, .debug_line) or .symtab is left, and the library is a
+    // fraction of the build's.
+    for f in ["bin/dnsfo", "lib/dnsfo/libdnsfo.so"] {
+        let mut c = clean("readelf");
+        c.arg("-SW").arg(prefix.join(f));
+        let sections = run(c, Duration::from_secs(10));
+        assert_eq!(sections.code, Some(0), "{sections}");
+        assert!(
+            [".debug_info", ".debug_line", ".symtab"]
+                .iter()
+                .all(|s| !sections.stdout.contains(s)),
+            "{f} is not stripped:\n{}",
+            sections.stdout
+        );
+    }
+    let size = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        size(&prefix.join("lib/dnsfo/libdnsfo.so")) < size(&built_lib()) / 2,
+        "installed library not smaller than the build's"
+    );
+    // The completions load and complete: bash (plain, no bash-completion package needed) ...
+    let mut c = clean("bash");
+    c.arg("-c").arg(format!(
+        "source {}/share/bash-completion/completions/dnsfo; COMP_WORDS=(dnsfo ch); COMP_CWORD=1; \
+         _dnsfo; echo \"${{COMPREPLY[*]}}\"; COMP_WORDS=(dnsfo cache ''); COMP_CWORD=2; _dnsfo; \
+         echo \"${{COMPREPLY[*]}}\"; complete -p dnsfo-run",
+        p
+    ));
+    let b = run(c, Duration::from_secs(10));
+    assert_eq!(
+        b.stdout, "check\nlist flush -h --help\ncomplete -F _dnsfo dnsfo-run\n",
+        "bash completion\n{b}"
+    );
+    // ... and zsh (its completion system loads the function).
+    if have("zsh") {
+        let mut c = clean("zsh");
+        c.arg("-fc").arg(format!(
+            "fpath=({p}/share/zsh/vendor-completions $fpath); autoload -Uz compinit; \
+             compinit -u -d {}/zcompdump; print -r -- $_comps[dnsfo] $_comps[dnsfo-run]",
+            tmp.path().display()
+        ));
+        let z = run(c, Duration::from_secs(20));
+        assert_eq!(z.stdout, "_dnsfo _dnsfo\n", "zsh completion\n{z}");
+    } else {
+        skip(
+            "make_install... (zsh completion)",
+            "zsh not found (Debian: zsh)",
+        );
+    }
 
     // The installed commands find the installed library, not the build tree's.
     let lib = std::fs::canonicalize(prefix.join("lib/dnsfo/libdnsfo.so")).unwrap();
     let lib = lib.to_str().unwrap();
     assert_eq!(preload_seen_by(&prefix.join("bin/dnsfo-run"), &[]), lib);
     assert_eq!(preload_seen_by(&prefix.join("bin/dnsfo"), &["run"]), lib);
-    let mut c = clean(prefix.join("bin/dnsfo"));
-    c.arg("--version");
-    assert_eq!(
-        run(c, Duration::from_secs(10)).stdout,
-        format!("dnsfo {}\n", env!("CARGO_PKG_VERSION"))
-    );
+    for cmd in ["dnsfo", "dnsfo-run"] {
+        let mut c = clean(prefix.join("bin").join(cmd));
+        c.arg("--version");
+        assert_eq!(
+            run(c, Duration::from_secs(10)).stdout,
+            format!(
+                "dnsfo {v}\nlibrary {lib} ({v})\n",
+                v = env!("CARGO_PKG_VERSION")
+            ),
+            "{cmd} --version: its own version and the installed library's"
+        );
+    }
 
     // An unmodified python3 that connects to the first address only, through the installed
     // wrapper and the installed `dnsfo run`; and without either (cut off after 1 s).
@@ -179,7 +238,11 @@ fn make_deb_builds_a_package_with_the_expected_contents() {
         "./usr/lib/dnsfo/libdnsfo.so",
         "./usr/share/man/man1/dnsfo.1.gz",
         "./usr/share/man/man1/dnsfo-run.1.gz -> dnsfo.1.gz",
+        "./usr/share/man/man5/dnsfo.conf.5.gz",
+        "./usr/share/bash-completion/completions/dnsfo",
+        "./usr/share/zsh/vendor-completions/_dnsfo",
         "./usr/share/doc/dnsfo/README.md.gz",
+        "./usr/share/doc/dnsfo/changelog.gz",
         "./usr/share/doc/dnsfo/copyright",
     ] {
         assert!(
@@ -202,6 +265,26 @@ fn make_deb_builds_a_package_with_the_expected_contents() {
     assert!(f.stdout.contains("Package: dnsfo\n"), "{f}");
     assert!(f.stdout.contains(&format!("Version: {version}\n")), "{f}");
     assert!(f.stdout.contains("Depends: libc6"), "{f}");
+
+    // Lintian (issue 15: it reported bogus-mail-host, depends-on-essential-package-without-
+    // using-version, no-changelog and copyright-without-copyright-notice): no error, no warning.
+    if have("lintian") {
+        let mut c = clean("lintian");
+        c.args(["--tag-display-limit", "0"]).arg(&deb);
+        let l = run(c, Duration::from_secs(300));
+        let bad: Vec<&str> = l
+            .stdout
+            .lines()
+            .filter(|x| x.starts_with("E:") || x.starts_with("W:"))
+            .collect();
+        assert!(bad.is_empty(), "lintian: {bad:?}\n{l}");
+        assert_ne!(l.code, None, "lintian ran out of time\n{l}");
+    } else {
+        skip(
+            "make_deb... (lintian)",
+            "lintian not found (Debian: lintian)",
+        );
+    }
 
     // Unpacked anywhere, the packaged wrapper finds the packaged library.
     let x = tmp.path().join("x");

@@ -50,7 +50,7 @@ Commands:
 
 Options:
   -h, --help            show this help and exit
-  -V, --version         show the version and exit
+  -V, --version         show the version (and the library's) and exit
 
 Run 'dnsfo <command> --help' for a command's options. Settings are DNSFO_* environment variables
 ('dnsfo settings', 'man dnsfo'); 'dnsfo run' sets the common ones from its options.
@@ -83,10 +83,7 @@ fn main() -> ExitCode {
             print!("{USAGE}");
             0
         }
-        "-V" | "--version" => {
-            println!("dnsfo {VERSION}");
-            0
-        }
+        "-V" | "--version" | "version" => version(),
         other => {
             eprintln!(
                 "dnsfo: unknown command '{}' (commands: run, check, demo, cache, on, off, status, env, settings; try 'dnsfo --help')",
@@ -100,6 +97,27 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(code)
+}
+
+/// `dnsfo --version`: the command's version and the library's it would preload (read from the
+/// library file: a mismatch after a half-done upgrade shows here).
+pub fn version() -> u8 {
+    println!("dnsfo {VERSION}");
+    match run::find_lib() {
+        Ok(lib) => match dnsfo_os::version::of_library(&lib) {
+            Some(v) if v == VERSION => println!("library {} ({v})", lib.display()),
+            Some(v) => println!(
+                "library {} ({v}: not this command's {VERSION}; reinstall both)",
+                lib.display()
+            ),
+            None => println!(
+                "library {} (no version: not a dnsfo library?)",
+                lib.display()
+            ),
+        },
+        Err(msg) => println!("library: {msg}"),
+    }
+    0
 }
 
 const SETTINGS_USAGE: &str = "\

@@ -117,10 +117,7 @@ fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
                     print!("{USAGE}");
                     return Ok(Parsed::Exit(0));
                 }
-                "-V" | "--version" => {
-                    println!("dnsfo {}", crate::VERSION);
-                    return Ok(Parsed::Exit(0));
-                }
+                "-V" | "--version" => return Ok(Parsed::Exit(crate::version())),
                 _ => return Err(format!("unknown option '{name}'")),
             },
         }
@@ -353,8 +350,13 @@ pub fn find_lib() -> Result<PathBuf, String> {
         }
     }
     let looked: Vec<String> = candidates.iter().map(|c| c.display().to_string()).collect();
+    let fix = if dir.join("deps").is_dir() {
+        "build it with 'cargo build --release'"
+    } else {
+        "install dnsfo with its library (make install: bin/ and lib/dnsfo/ side by side)"
+    };
     Err(format!(
-        "libdnsfo.so not found (looked at {}); set DNSFO_LIB, or build it with 'cargo build --release'",
+        "libdnsfo.so not found (looked at {}); set DNSFO_LIB, or {fix}",
         looked.join(", ")
     ))
 }

@@ -11,3 +11,4 @@ pub mod cachefile;
 pub mod conffile;
 pub mod kernel;
 pub mod sockaddr;
+pub mod version;

@@ -338,6 +338,7 @@ fn check_shows_live_refused_and_silent_rows() {
     );
     let out = h.stdout();
     let (table, rest) = out.split_once("rc=").unwrap_or_else(|| panic!("{h}"));
+    let table = &unfold(table);
     assert!(
         rest.starts_with("1\n"),
         "exit 1 (degraded): one address of three answers\n{h}"
@@ -448,6 +449,7 @@ fn check_shows_the_cached_winner() {
     );
     let out = h.stdout();
     let (cached, off) = out.split_once("rc=1\n").unwrap_or_else(|| panic!("{h}"));
+    let (cached, off) = (&unfold(cached), &unfold(off));
     let r = row(cached, "127.0.0.4");
     assert!(
         r.contains("1st (cached)") && r.contains("<- dnsfo picks"),
@@ -479,7 +481,7 @@ fn check_all_dead_exits_2() {
         20,
     );
     assert_eq!(h.exit(), "2", "exit 2 (down) when no address answers\n{h}");
-    let out = h.stdout();
+    let out = &unfold(h.stdout());
     assert!(row(out, "127.0.0.2").contains("refused"), "{h}");
     assert!(row(out, "127.0.0.3").contains("no answer"), "{h}");
     assert!(!out.contains("picks"), "{h}");

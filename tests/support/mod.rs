@@ -177,6 +177,12 @@ pub fn part_of<'a>(out: &'a str, name: &str) -> Option<&'a str> {
         .and_then(|p| p.split("\n== ").next())
 }
 
+/// `dnsfo check`'s prose with its folded lines joined again (a continuation line starts with
+/// the 15 spaces of a lead), so that a sentence can be looked for whole.
+pub fn unfold(s: &str) -> String {
+    s.replace("\n               ", " ")
+}
+
 /// The table row (line) of `addr` in `dnsfo check` output.
 pub fn row<'a>(table: &'a str, addr: &str) -> &'a str {
     table

@@ -398,7 +398,16 @@ fn split_host_port<'a>(s: &'a str, whole: &str) -> Result<(&'a str, Option<&'a s
         };
         (host, port)
     } else if s.matches(':').count() > 1 {
-        (s, None) // a bare IPv6 literal
+        // A bare IPv6 literal: all of it is the address. `::1:8080` is the address ::1:8080,
+        // which someone who meant port 8080 of ::1 would not guess: say how it was read.
+        if let Some((addr, last)) = s.rsplit_once(':') {
+            if !addr.is_empty() && !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()) {
+                eprintln!(
+                    "dnsfo check: note: '{s}' is the IPv6 address {s} (port 80); for port {last} of {addr}, write [{addr}]:{last}"
+                );
+            }
+        }
+        (s, None)
     } else if let Some((h, p)) = s.split_once(':') {
         (h, Some(p))
     } else {
@@ -916,29 +925,25 @@ impl Report {
             );
         }
         out.push('\n');
-        let _ = writeln!(out, "without dnsfo: {}", self.without_dnsfo());
+        out.push_str(&wrap("without dnsfo: ", &self.without_dnsfo()));
         for (k, l) in self.with_dnsfo().iter().enumerate() {
-            let lead = if k == 0 {
-                "with dnsfo:   "
-            } else {
-                "              "
-            };
-            let _ = writeln!(out, "{lead} {l}");
+            out.push_str(&wrap(if k == 0 { "with dnsfo:    " } else { "" }, l));
         }
-        let _ = writeln!(
-            out,
-            "cache:         {}",
-            self.cached.describe(&self.host, self.port)
-        );
-        let _ = writeln!(
-            out,
-            "settings:      attempt delay {} ms{}",
-            self.attempt_delay,
-            match self.connect_cap {
-                Some(c) => format!(", connect timeout {c} ms"),
-                None => String::new(),
-            }
-        );
+        out.push_str(&wrap(
+            "cache:         ",
+            &self.cached.describe(&self.host, self.port),
+        ));
+        out.push_str(&wrap(
+            "settings:      ",
+            &format!(
+                "attempt delay {} ms{}",
+                self.attempt_delay,
+                match self.connect_cap {
+                    Some(c) => format!(", connect timeout {c} ms"),
+                    None => String::new(),
+                }
+            ),
+        ));
         out
     }
 
@@ -994,6 +999,38 @@ impl Report {
     }
 }
 
+/// Prose lines are folded to fit 80 columns, continued under their text.
+const PROSE_WIDTH: usize = 79;
+
+/// `lead` then `text`, folded at spaces to [`PROSE_WIDTH`]; continuation lines (and a line with
+/// an empty lead) are indented as wide as a lead. A word longer than a line stays whole.
+fn wrap(lead: &str, text: &str) -> String {
+    const INDENT: usize = 15;
+    let mut out = String::new();
+    let mut line = if lead.is_empty() {
+        " ".repeat(INDENT)
+    } else {
+        lead.to_string()
+    };
+    let mut fresh = true;
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > PROSE_WIDTH {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = " ".repeat(INDENT);
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
+}
+
 fn ordinal(n: usize) -> String {
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
@@ -1027,6 +1064,26 @@ fn json_str(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_is_folded_to_80_columns_under_its_text() {
+        let text = "a program that connects to the first address (127.0.0.2) hangs until the kernel gives up (~127 s)";
+        let w = wrap("without dnsfo: ", text);
+        assert!(w.lines().all(|l| l.chars().count() <= PROSE_WIDTH), "{w}");
+        assert_eq!(w.lines().count(), 2, "{w}");
+        assert!(
+            w.lines()
+                .nth(1)
+                .is_some_and(|l| l.starts_with("               until")),
+            "{w}"
+        );
+        assert_eq!(
+            w.replace("\n               ", " "),
+            format!("without dnsfo: {text}\n")
+        );
+        assert_eq!(wrap("cache:         ", "short"), "cache:         short\n");
+        assert_eq!(wrap("", "x"), "               x\n");
+    }
 
     #[test]
     fn targets() {

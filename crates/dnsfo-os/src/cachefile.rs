@@ -312,8 +312,10 @@ impl Cache {
                 .create(dir);
         }
         if !trusted_dir(dir) {
-            log::debug!(
-                "cache directory {dir:?} is not the user's own private directory; cache off"
+            // A warning, not a detail: the operator set something up wrongly (or someone else
+            // owns the directory), and winners are silently not shared.
+            log::warn!(
+                "cache directory {dir:?} is not the user's own private directory (owner, mode 0700, no symlink); cache off"
             );
             return None;
         }

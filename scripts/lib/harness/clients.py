@@ -1,0 +1,109 @@
+"""The built-in clients (C, Java, python, ...) and their cached compilation.
+"""
+
+from __future__ import annotations
+
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from harness.base import *  # noqa: F401,F403
+
+C_CLIENTS = ("c_gethostbyname", "c_getaddrinfo", "c_sockopt", "c_sndtimeo", "c_sigalrm", "c_twice",
+             "c_order")
+
+JAVA_OPTS = [
+    # keep the system's getaddrinfo order (Java's default puts IPv4 first on its own)
+    "-Djava.net.preferIPv6Addresses=system",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-Xshare:auto",
+]
+
+# name -> (command template, what it needs built)
+CLIENTS: dict[str, tuple[list[str], str | None]] = {
+    "python": ([sys.executable, "{src}/client.py", "{name}", "{port}", "inet"], None),
+    "python-unspec": ([sys.executable, "{src}/client.py", "{name}", "{port}", "unspec"], None),
+    "perl": (["perl", "{src}/client.pl", "{name}", "{port}"], None),
+    "java": (["java", *JAVA_OPTS, "-cp", "{bin}", "SocketClient", "{name}", "{port}"], "java"),
+    "c-ghbn": (["{bin}/c_gethostbyname", "{name}", "{port}"], "c_gethostbyname"),
+    "c-gai": (["{bin}/c_getaddrinfo", "{name}", "{port}"], "c_getaddrinfo"),
+    "c-sockopt": (["{bin}/c_sockopt", "{name}", "{port}", "127.0.0.1"], "c_sockopt"),
+    "c-sndtimeo": (["{bin}/c_sndtimeo", "{name}", "{port}", "300"], "c_sndtimeo"),
+    "c-sigalrm": (["{bin}/c_sigalrm", "{name}", "{port}", "300"], "c_sigalrm"),
+    "c-twice": (["{bin}/c_twice", "{name}", "{port}"], "c_twice"),
+    "c-order": (["{bin}/c_order", "{name}", "{port}"], "c_order"),
+}
+
+
+def fresh(target: Path, *sources: Path) -> bool:
+    """Is `target` newer than every source that exists?"""
+    try:
+        t = target.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return all(s.stat().st_mtime <= t for s in sources if s.exists())
+
+
+def compile_c(out: Path, srcs: list[Path], deps: list[Path] | None = None,
+              cflags: list[str] | None = None, libs: list[str] | None = None,
+              shared: bool = False) -> None:
+    """Compile a C program (or shared object) unless `out` is fresh; the output appears
+    atomically (temporary file + rename). Callers serialise with their build lock."""
+    if fresh(out, *srcs, *(deps or [])):
+        return
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    cc = os.environ.get("CC") or shutil.which("cc") or "gcc"
+    cmd = [cc, "-O1", "-Wall", "-Werror", "-std=gnu11", *(cflags or []),
+           *(["-shared", "-fPIC"] if shared else []), "-o", str(tmp), *map(str, srcs), *(libs or [])]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise HarnessError(f"compiling {out.name} failed:\n{' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    os.replace(tmp, out)
+
+
+def build_clients(which: list[str] | None = None) -> None:
+    """Compile the C clients (cc) and the Java client (javac) into target/e2e-bin, if stale.
+
+    Safe to call from parallel tests: a file lock serialises builders, outputs appear atomically.
+    """
+    wanted = set(which) if which is not None else {*C_CLIENTS, "java"}
+    BIN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(BIN_DIR / ".build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        common = CLIENT_SRC / "common.h"
+        for c in C_CLIENTS:
+            if c not in wanted:
+                continue
+            compile_c(BIN_DIR / c, [CLIENT_SRC / f"{c}.c"], deps=[common])
+        if "java" in wanted:
+            src, out = CLIENT_SRC / "SocketClient.java", BIN_DIR / "SocketClient.class"
+            if not fresh(out, src):
+                tmpdir = Path(tempfile.mkdtemp(prefix=".javac", dir=BIN_DIR))
+                try:
+                    cmd = ["javac", "-d", str(tmpdir), str(src)]
+                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
+                    if r.returncode != 0:
+                        raise HarnessError(f"javac {src} failed:\n{r.stdout}{r.stderr}")
+                    os.replace(tmpdir / "SocketClient.class", out)
+                finally:
+                    shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def client_command(client: str, extra: list[str] | None = None) -> tuple[list[str], str | None]:
+    """Command template of a built-in client (placeholders unexpanded) and its build target."""
+    if client not in CLIENTS:
+        raise HarnessError(f"unknown client {client!r}; known: {', '.join(CLIENTS)}")
+    tmpl, build = CLIENTS[client]
+    return [*tmpl, *(extra or [])], build
+
+
+def expand(template: list[str], name: str, port: int) -> list[str]:
+    subst = {"name": name, "port": str(port), "bin": str(BIN_DIR), "repo": str(REPO),
+             "src": str(CLIENT_SRC), "python": sys.executable}
+    return [t.format(**subst) for t in template]

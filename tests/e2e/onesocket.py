@@ -182,7 +182,8 @@ class OsScenario:
         def one(i: int, client: str, kind: str, timeout: float) -> None:
             binary, mode, _ = CLIENTS[client]
             cmd = [str(BIN / binary), self.name, str(self.port), mode, str(CLIENT_TIMEOUT)]
-            preload, extra, want_log = H.VARIANTS[kind]
+            # `dnsfo#2`: a second run of the same variant (its own name in the output).
+            preload, extra, want_log = H.VARIANTS[kind.partition("#")[0]]
             cache = tempfile.mkdtemp(prefix=f"cache-{i}-", dir=self.workdir)
             log = (self.workdir / f"dnsfo-{i}-{kind}.log") if want_log else None
             r = H.run_client(cmd, preload=preload,
@@ -211,8 +212,10 @@ def _parse_run(spec: str, default_timeout: float) -> tuple[str, str, float]:
     client, _, rest = spec.partition(":")
     if client not in CLIENTS:
         raise H.HarnessError(f"unknown client {client!r}; known: {', '.join(CLIENTS)}")
-    kind, timeout = H.parse_variant(rest or "dnsfo", default_timeout)
-    return client, kind, timeout
+    spec_kind, _, t = (rest or "dnsfo").partition(":")
+    base, hash_, n = spec_kind.partition("#")
+    kind, timeout = H.parse_variant(f"{base}:{t}" if t else base, default_timeout)
+    return client, f"{kind}#{n}" if hash_ else kind, timeout
 
 
 def _watchdog(signum, frame) -> None:

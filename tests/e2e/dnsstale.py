@@ -385,19 +385,25 @@ def _env_for(preload: bool, extra: dict[str, str], log_file: Path | None):
     return full
 
 
-def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeout: float,
-                    on_ready, workdir: Path) -> Run:
-    """Run cmd (own process group); when it prints READY call on_ready(), then send it a line.
+def run_interactive(label: str, cmd: list[str], variant: str, env: dict[str, str], on_ready,
+                    ready_timeout: float, go_timeout: float | None = None,
+                    log_file: Path | None = None) -> Run:
+    """Run cmd (own process group); when it prints READY call on_ready(), then send it a line
+    (and close its stdin). Variant kinds are hermetic's (plain, dnsfo, disable, log); the run is
+    reported as section `label`.
 
-    Variant kinds are hermetic's (plain, dnsfo, disable, log). Killed after `timeout` seconds.
+    Killed `ready_timeout` s after start; with `go_timeout`, a client that got READY is instead
+    killed `go_timeout` s after the line was sent (so the time on_ready() takes counts against
+    neither). `log_file`: where a `log` variant's DNSFO_LOG_FILE goes (reported as `log`).
     """
     preload, vextra, want_log = H.VARIANTS[variant]
     extra = {**env, **vextra}
-    res = Run(variant=variant, cmd=cmd, preload=preload, env=extra, timeout=timeout)
+    timeout = ready_timeout + (go_timeout or 0.0)
+    res = Run(variant=label, cmd=cmd, preload=preload, env=extra, timeout=timeout)
     if preload and not H.lib_path().exists():
         res.skipped = f"library not found: {H.lib_path()}"
         return res
-    log_file = workdir / f"dnsfo-{variant}.log" if want_log else None
+    log_file = log_file if want_log else None
     full = _env_for(preload, extra, log_file)
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -419,7 +425,7 @@ def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeou
                threading.Thread(target=read_err, daemon=True)]
     for t in readers:
         t.start()
-    deadline = t0 + timeout
+    deadline = t0 + ready_timeout
     ready = False
     try:
         while time.monotonic() < deadline:
@@ -439,6 +445,8 @@ def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeou
                 with contextlib.suppress(OSError):
                     p.stdin.write(b"go\n")
                     p.stdin.close()
+                if go_timeout is not None:
+                    deadline = time.monotonic() + go_timeout
         try:
             p.wait(timeout=max(0.01, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
@@ -451,6 +459,8 @@ def run_interactive(cmd: list[str], *, variant: str, env: dict[str, str], timeou
         H.untrack_client(p.pid)
         for t in readers:
             t.join(timeout=5)
+        with contextlib.suppress(OSError):
+            p.stdin.close()
     while True:
         try:
             line = lines.get_nowait()
@@ -564,8 +574,8 @@ def stale_variant(sc: Stale, variant: str, timeout: float, workdir: Path, lifeti
             return out
 
         cmd = [*STALE_CLIENTS[sc.client], DNS_NAME, str(PORT)]
-        r = run_interactive(cmd, variant=variant, env=env, timeout=timeout, on_ready=move,
-                            workdir=workdir)
+        r = run_interactive(variant, cmd, variant, env, move, timeout,
+                            log_file=workdir / f"dnsfo-{variant}.log")
         r.extra.update(facts)
         if moved_at[0]:
             after = dns.queries(DNS_NAME, since=moved_at[0])

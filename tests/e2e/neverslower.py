@@ -53,7 +53,6 @@ import contextlib
 import dataclasses
 import fcntl
 import os
-import queue
 import shutil
 import signal
 import socket
@@ -364,95 +363,6 @@ def run_once(label: str, cmd: list[str], variant: str, timeout: float,
     return D.Run(**{k: getattr(r, k) for k in r.__dataclass_fields__})
 
 
-def run_interactive(label: str, cmd: list[str], variant: str, env: dict[str, str], on_ready,
-                    ready_timeout: float, go_timeout: float) -> D.Run:
-    """Run cmd (own process group); when it prints READY call on_ready(), then send it a line.
-
-    Killed `ready_timeout` s after start if it never got READY, else `go_timeout` s after the
-    line was sent (so the time on_ready() takes counts against neither).
-    """
-    preload, vextra, _ = H.VARIANTS[variant]
-    extra = {**BASE_ENV, **env, **vextra}
-    res = D.Run(variant=label, cmd=cmd, preload=preload, env=extra,
-                timeout=ready_timeout + go_timeout)
-    if preload and not H.lib_path().exists():
-        res.skipped = f"library not found: {H.lib_path()}"
-        return res
-    full = H.clean_env()
-    if preload:
-        full["LD_PRELOAD"] = str(H.lib_path())
-    full.update(extra)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=full, start_new_session=True)
-    H.track_client(p.pid)
-    lines: queue.Queue = queue.Queue()
-    out_lines: list[str] = []
-    err: list[bytes] = []
-
-    def read_out() -> None:
-        for raw in p.stdout:
-            lines.put(raw.decode(errors="backslashreplace"))
-        lines.put(None)
-
-    def read_err() -> None:
-        err.append(p.stderr.read())
-
-    readers = [threading.Thread(target=read_out, daemon=True),
-               threading.Thread(target=read_err, daemon=True)]
-    for t in readers:
-        t.start()
-    deadline = t0 + ready_timeout
-    ready = False
-    try:
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            out_lines.append(line)
-            if line.strip() == "READY" and not ready:
-                ready = True
-                res.extra["ready_ms"] = str(int((time.monotonic() - t0) * 1000))
-                res.extra.update(on_ready() or {})
-                with contextlib.suppress(OSError):
-                    p.stdin.write(b"go\n")
-                    p.stdin.flush()
-                deadline = time.monotonic() + go_timeout
-        try:
-            p.wait(timeout=max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            res.timed_out = True
-    finally:
-        with contextlib.suppress(OSError):
-            os.killpg(p.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=10)
-        H.untrack_client(p.pid)
-        for t in readers:
-            t.join(timeout=5)
-        with contextlib.suppress(OSError):
-            p.stdin.close()
-    while True:
-        try:
-            line = lines.get_nowait()
-        except queue.Empty:
-            break
-        if line is not None:
-            out_lines.append(line)
-    res.elapsed_ms = int((time.monotonic() - t0) * 1000)
-    if p.returncode is not None and p.returncode < 0 and not res.timed_out:
-        res.signal = -p.returncode
-    if not res.timed_out and p.returncode is not None and p.returncode >= 0:
-        res.exit = p.returncode
-    res.stdout = "".join(out_lines)
-    res.stderr = b"".join(err).decode(errors="backslashreplace")
-    res.extra["ready"] = "1" if ready else "0"
-    return res
-
-
 def dns_facts(r: D.Run, dns: D.DnsServer, names: list[str], since: float) -> None:
     time.sleep(0.1)  # a query still in flight when the client ended is logged too
     qs = [q for n in names for q in dns.queries(n, since=since)]
@@ -615,7 +525,8 @@ def single_stale(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
                     moved_at[0] = time.monotonic()
                     return out
 
-                r = run_interactive(f"{case}.{v}", sc.cmd, v, {}, move, 10.0, sc.go_timeout)
+                r = D.run_interactive(f"{case}.{v}", sc.cmd, v, dict(BASE_ENV), move, 10.0,
+                                      sc.go_timeout)
                 if moved_at[0]:
                     dns_facts(r, dns, ["one.test"], moved_at[0])
                 r.extra["accepted"] = f"127.0.0.2={old.accepted} 127.0.0.3={new.accepted}"

@@ -156,8 +156,14 @@ fn write_file() {
         env!("CARGO_PKG_VERSION"),
         now,
     );
+    // Unique per write: the exit's write may meet the thread's in the same process.
+    static WRITES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut tmp = path.clone().into_os_string();
-    tmp.push(format!(".tmp.{}", PID.load(Relaxed)));
+    tmp.push(format!(
+        ".tmp.{}.{}",
+        PID.load(Relaxed),
+        WRITES.fetch_add(1, Relaxed)
+    ));
     let tmp = PathBuf::from(tmp);
     if std::fs::write(&tmp, text).is_ok() && std::fs::rename(&tmp, &path).is_err() {
         let _ = std::fs::remove_file(&tmp);

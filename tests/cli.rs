@@ -1241,3 +1241,58 @@ fn run_warns_when_the_environment_is_cleared_on_the_way() {
     let o = go(&["--", "env", "A=1", "true"]);
     assert_eq!(o.stderr, "", "{o}");
 }
+
+/// `DNSFO_STATS_FILE` with `%p`: a forked child writes its own file with its own counts (it
+/// starts from zero), and its parent's file keeps the parent's.
+#[test]
+fn stats_file_per_process_after_fork() {
+    if let Some(why) = hermetic_unavailable() {
+        return skip("stats_file_per_process_after_fork", &why);
+    }
+    let lib = built_lib();
+    let prog = "import socket, os, time\n\
+                socket.create_connection(('svc', 7000)).close()\n\
+                pid = os.fork()\n\
+                if pid == 0:\n    \
+                    socket.create_connection(('svc', 7000)).close()\n    \
+                    socket.create_connection(('svc', 7000)).close()\n    \
+                    time.sleep(0.5)\n    \
+                    os._exit(0)\n\
+                os.waitpid(pid, 0)\n\
+                print('CHILD', pid)\n";
+    let script = format!(
+        "t=$(mktemp -d) && DNSFO_STATS_FILE=$t/dnsfo-%p.prom DNSFO_STATS_INTERVAL_MS=100 \
+         DNSFO_CACHE=0 LD_PRELOAD={lib} python3 -c \"$PROG\" > $t/out; echo == out; cat $t/out; \
+         for f in $t/*.prom; do echo \"== $(basename $f)\"; grep '^dnsfo_connects_total' $f; done; \
+         rm -rf $t",
+        lib = lib.display()
+    );
+    let h = Hermetic::run(
+        &["refused:127.0.0.2", "up:127.0.0.3"],
+        &["env", &format!("PROG={prog}"), "sh", "-c", &script],
+        20,
+    );
+    let out = h.stdout();
+    let child: u32 = part_of(out, "out")
+        .and_then(|p| p.trim().strip_prefix("CHILD "))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no child pid\n{h}"));
+    let files: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("== dnsfo-"))
+        .collect();
+    assert_eq!(files.len(), 2, "a file per process: {files:?}\n{h}");
+    let count = |pid: &str| -> String {
+        part_of(out, &format!("dnsfo-{pid}.prom"))
+            .and_then(|p| p.rsplit_once(' '))
+            .map(|(_, v)| v.trim().to_string())
+            .unwrap_or_else(|| panic!("no file for {pid}\n{h}"))
+    };
+    let parent = files
+        .iter()
+        .map(|f| f.trim_end_matches(".prom"))
+        .find(|p| *p != child.to_string())
+        .unwrap_or_else(|| panic!("no parent file\n{h}"));
+    assert_eq!(count(&child.to_string()), "2", "the child's own two\n{h}");
+    assert_eq!(count(parent), "1", "the parent's one\n{h}");
+}

@@ -23,7 +23,7 @@ use crate::plan::{self, Input};
 use crate::reactor;
 use crate::registry::{Known, Scope};
 use crate::resolver;
-use crate::state::{self, State, FDS};
+use crate::state::{State, FDS};
 use crate::stats;
 use crate::sys::{self, RawAddr};
 use dnsfo_core::route::{self, Route};
@@ -861,7 +861,7 @@ pub fn take_report(fd: c_int) -> Option<c_int> {
 pub fn program_ends(s: &'static State, fd: c_int, forget: bool) {
     let taken = FDS.locked(fd, |slot| {
         let st = slot.as_deref_mut()?;
-        if st.steer.is_some() && state::pid() != sys::getpid() {
+        if st.steer.is_some() && sys::noted_pid() != sys::getpid() {
             // A vfork child (it shares dnsfo's memory, not its fds): the steer is the
             // parent's, and its copy of the fd is the child's business.
             return None;

@@ -44,7 +44,7 @@ pub fn get() -> Option<&'static State> {
 
 fn init() -> State {
     crate::alloc::arm();
-    crate::state::set_pid(crate::sys::getpid());
+    crate::sys::note_pid(crate::sys::getpid());
     crate::copies::init();
     let secure = crate::sys::secure_execution();
     let (config, mut warnings) = dnsfo_os::conffile::config(secure, |k| std::env::var_os(k));
@@ -65,16 +65,15 @@ fn init() -> State {
         config
     };
     crate::logging::init(&config);
-    if config.stats && !config.disabled {
-        crate::stats::enable(config.log_file.clone());
+    if (config.stats || config.stats_file.is_some()) && !config.disabled {
         // Read only when stats are asked for: a plain start-up opens no extra file.
         crate::stats::set_kernel_syn_timeout_ms(dnsfo_os::kernel::syn_timeout_s() * 1000);
-    }
-    if let (Some(path), false) = (&config.stats_file, config.disabled) {
-        if !config.stats {
-            crate::stats::set_kernel_syn_timeout_ms(dnsfo_os::kernel::syn_timeout_s() * 1000);
+        if config.stats {
+            crate::stats::enable(config.log_file.clone());
         }
-        crate::stats::enable_file(path.clone(), config.stats_interval, crate::sys::getpid());
+        if let Some(path) = &config.stats_file {
+            crate::stats::enable_file(path.clone(), config.stats_interval);
+        }
     }
     crate::sys::register_atfork(prepare_fork, after_fork, after_fork_child);
     log::debug!(
@@ -108,9 +107,8 @@ extern "C" fn after_fork() {
 
 /// The child after `fork()`.
 extern "C" fn after_fork_child() {
-    let pid = crate::sys::getpid();
-    crate::state::set_pid(pid);
-    crate::stats::after_fork_child(pid);
+    crate::sys::note_pid(crate::sys::getpid());
+    crate::stats::after_fork_child();
     if let Some(s) = STATE.get() {
         // SAFETY: a fork child handler (single-threaded); `prepare_fork` ran `lock_for_fork`.
         unsafe { s.renew_after_fork() };

@@ -31,19 +31,6 @@ pub struct CachedWinners {
     pub rtt_shared: std::collections::HashMap<std::net::SocketAddr, std::time::Instant>,
 }
 
-/// This process's id as dnsfo last saw it (at start, after each `fork()`): a `vfork` child,
-/// which shares dnsfo's memory but runs no fork handler, tells itself apart by it.
-static PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-
-/// Records this process's id (at start, and in a `fork()` child).
-pub fn set_pid(pid: u32) {
-    PID.store(pid, std::sync::atomic::Ordering::Relaxed);
-}
-
-/// This process's id as of start-up or the last `fork()` (not updated in a `vfork` child).
-pub fn pid() -> u32 {
-    PID.load(std::sync::atomic::Ordering::Relaxed)
-}
 /// Sockets the program created; outside `State` because it is a large static table.
 pub static FDS: FdTable = FdTable::new();
 

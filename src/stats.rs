@@ -52,19 +52,16 @@ struct FileSetting {
 }
 
 static FILE: OnceLock<FileSetting> = OnceLock::new();
-/// This process's pid (set at start-up and in a fork child: no system call per count).
-static PID: AtomicU32 = AtomicU32::new(0);
 /// The pid whose writer thread runs (0: none).
 static WRITER: AtomicU32 = AtomicU32::new(0);
 
 /// Keeps `path` (`%p`: the pid) up to date every `every`, from a thread of its own, and writes it
 /// a last time at exit.
-pub fn enable_file(path: PathBuf, every: Duration, pid: u32) {
-    PID.store(pid, Relaxed);
+pub fn enable_file(path: PathBuf, every: Duration) {
     let setting = FileSetting {
         template: path,
         every,
-        first_pid: pid,
+        first_pid: crate::sys::noted_pid(),
         program: crate::logging::program_name(),
     };
     if FILE.set(setting).is_ok() {
@@ -76,8 +73,7 @@ pub fn enable_file(path: PathBuf, every: Duration, pid: u32) {
 /// In a `fork()` child: its counters start from zero, and it writes its own file when the path
 /// names the pid (without `%p` the file is its parent's). The thread starts at the child's
 /// first count, not in the fork handler.
-pub fn after_fork_child(pid: u32) {
-    PID.store(pid, Relaxed);
+pub fn after_fork_child() {
     reset();
 }
 
@@ -85,7 +81,7 @@ pub fn after_fork_child(pid: u32) {
 /// child, starts one).
 pub fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
     dnsfo_core::stats::add(counter, n);
-    if FILE.get().is_some() && WRITER.load(Relaxed) != PID.load(Relaxed) {
+    if FILE.get().is_some() && WRITER.load(Relaxed) != crate::sys::noted_pid() {
         start_writer();
     }
 }
@@ -93,7 +89,7 @@ pub fn add(counter: &std::sync::atomic::AtomicU64, n: u64) {
 /// The file this process writes, if any.
 fn own_path() -> Option<PathBuf> {
     let f = FILE.get()?;
-    let pid = PID.load(Relaxed);
+    let pid = crate::sys::noted_pid();
     let text = f.template.to_string_lossy();
     if text.contains("%p") {
         Some(PathBuf::from(text.replace("%p", &pid.to_string())))
@@ -104,7 +100,7 @@ fn own_path() -> Option<PathBuf> {
 
 fn start_writer() {
     let Some(f) = FILE.get() else { return };
-    let pid = PID.load(Relaxed);
+    let pid = crate::sys::noted_pid();
     let old = WRITER.load(Relaxed);
     // Claimed once per process, also when it has no file of its own (a fork child of a path
     // without `%p`): later counts then cost two loads.
@@ -152,7 +148,7 @@ fn write_file() {
         .unwrap_or(0.0);
     let text = prometheus(
         &f.program,
-        PID.load(Relaxed),
+        crate::sys::noted_pid(),
         env!("CARGO_PKG_VERSION"),
         now,
     );
@@ -161,7 +157,7 @@ fn write_file() {
     let mut tmp = path.clone().into_os_string();
     tmp.push(format!(
         ".tmp.{}.{}",
-        PID.load(Relaxed),
+        crate::sys::noted_pid(),
         WRITES.fetch_add(1, Relaxed)
     ));
     let tmp = PathBuf::from(tmp);

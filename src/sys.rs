@@ -270,6 +270,21 @@ pub fn same_file(a: c_int, b: c_int) -> bool {
 }
 
 /// The process id (a system call: glibc caches nothing), for telling a `vfork` child apart.
+/// This process's id as dnsfo last noted it (at start-up, after each `fork()`): a `vfork` child,
+/// which shares dnsfo's memory but runs no fork handler, tells itself apart by it.
+static NOTED_PID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Notes this process's id (at start-up, and in a `fork()` child).
+pub fn note_pid(pid: u32) {
+    NOTED_PID.store(pid, Ordering::Relaxed);
+}
+
+/// This process's id as of start-up or the last `fork()` (not updated in a `vfork` child), with
+/// no system call.
+pub fn noted_pid() -> u32 {
+    NOTED_PID.load(Ordering::Relaxed)
+}
+
 pub fn getpid() -> u32 {
     // SAFETY: no preconditions.
     unsafe { libc::getpid() as u32 }

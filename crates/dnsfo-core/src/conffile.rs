@@ -140,13 +140,10 @@ pub fn collect(files: &[FileText]) -> Collected {
                     } else if crate::settings::names().any(|s| s == name) {
                         c.values.push((name, Value { text: value, at }));
                     } else {
-                        let hint = crate::settings::unknown_settings([name.as_str()]);
-                        let why = hint
-                            .first()
-                            .and_then(|h| h.split_once("(ignored)"))
-                            .map_or("", |(_, rest)| rest);
-                        c.warnings
-                            .push(format!("dnsfo: {at}: unknown setting {key} (ignored){why}"));
+                        c.warnings.push(format!(
+                            "dnsfo: {at}: unknown setting {key} (ignored); {}",
+                            crate::settings::suggestion(&name)
+                        ));
                     }
                 }
             }

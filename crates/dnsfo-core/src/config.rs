@@ -123,22 +123,12 @@ impl Config {
     ) -> (Config, Vec<String>) {
         let collected = conffile::collect(files);
         let from_file = |name: &str| collected.get(name).filter(|_| env(name).is_none());
-        let (mut c, warnings) =
-            Config::parse(|k| env(k).or_else(|| from_file(k).map(|v| OsString::from(&v.text))));
-        let mut all = collected.warnings.clone();
-        all.extend(warnings.into_iter().map(|w| {
-            let Some(rest) = w.strip_prefix("dnsfo: ") else {
-                return w;
-            };
-            let name: String = rest
-                .chars()
-                .take_while(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit() || *ch == '_')
-                .collect();
-            match from_file(&name) {
-                Some(v) => format!("dnsfo: {}: {rest}", v.at),
-                None => w,
-            }
-        }));
+        let (mut c, warnings) = Config::parse_from(
+            |k| env(k).or_else(|| from_file(k).map(|v| OsString::from(&v.text))),
+            |k| from_file(k).map(|v| v.at.clone()),
+        );
+        let mut all = collected.warnings;
+        all.extend(warnings);
         c.name_rules = collected.rules;
         (c, all)
     }
@@ -159,6 +149,19 @@ impl Config {
     /// Parses the settings from `get` (the environment in production). Returns the config and
     /// one warning line per bad value.
     pub fn parse(get: impl Fn(&str) -> Option<OsString>) -> (Config, Vec<String>) {
+        Config::parse_from(get, |_| None)
+    }
+
+    /// [`Config::parse`], where `origin` says which values came from a config file (its
+    /// `file:line`), for the warnings to name.
+    fn parse_from(
+        get: impl Fn(&str) -> Option<OsString>,
+        origin: impl Fn(&str) -> Option<String>,
+    ) -> (Config, Vec<String>) {
+        let lead = |name: &str| match origin(name) {
+            Some(at) => format!("dnsfo: {at}: "),
+            None => "dnsfo: ".to_string(),
+        };
         let mut c = Config::default();
         let mut warnings = Vec::new();
         let mut text = |name: &str| -> Option<String> {
@@ -167,7 +170,8 @@ impl Config {
                 Ok(s) => Some(s),
                 Err(_) => {
                     warnings.push(format!(
-                        "dnsfo: {name} is not valid UTF-8; using the default"
+                        "{}{name} is not valid UTF-8; using the default",
+                        lead(name)
                     ));
                     None
                 }
@@ -210,7 +214,8 @@ impl Config {
                 match parse_bool(&v) {
                     Some(b) => *field = b,
                     None => warnings.push(format!(
-                        "dnsfo: {name}={v:?} is not one of 1/0, true/false, yes/no, on/off; using {default}"
+                        "{}{name}={v:?} is not one of 1/0, true/false, yes/no, on/off; using {default}",
+                        lead(name)
                     )),
                 }
             }
@@ -218,7 +223,8 @@ impl Config {
         match log {
             Some(f) if is_log_filter(&f) => c.log_filter = Some(f),
             Some(f) => warnings.push(format!(
-                "dnsfo: DNSFO_LOG={f:?} is not a log filter (a level such as debug, or module=level, comma-separated); logging stays off"
+                "{}DNSFO_LOG={f:?} is not a log filter (a level such as debug, or module=level, comma-separated); logging stays off",
+                lead("DNSFO_LOG")
             )),
             None => {}
         }
@@ -227,7 +233,8 @@ impl Config {
             let parsed = parse_ms(&v, max);
             if parsed.is_none() {
                 warnings.push(format!(
-                    "dnsfo: {name}={v:?} is not a whole number of milliseconds in 0..={max}; using {default}"
+                    "{}{name}={v:?} is not a whole number of milliseconds in 0..={max}; using {default}",
+                    lead(name)
                 ));
             }
             parsed
@@ -253,7 +260,8 @@ impl Config {
         ) {
             Some(n) if n >= 100 => c.stats_interval = Duration::from_millis(n),
             Some(_) => warnings.push(format!(
-                "dnsfo: DNSFO_STATS_INTERVAL_MS={:?} is under 100 ms; using 5000",
+                "{}DNSFO_STATS_INTERVAL_MS={:?} is under 100 ms; using 5000",
+                lead("DNSFO_STATS_INTERVAL_MS"),
                 stats_interval.unwrap_or_default()
             )),
             None => {}
@@ -261,14 +269,16 @@ impl Config {
         match stats_file.filter(|f| !f.is_empty()) {
             Some(f) if f.starts_with('/') => c.stats_file = Some(PathBuf::from(f)),
             Some(f) => warnings.push(format!(
-                "dnsfo: DNSFO_STATS_FILE={f:?} is not an absolute path; no stats file"
+                "{}DNSFO_STATS_FILE={f:?} is not an absolute path; no stats file",
+                lead("DNSFO_STATS_FILE")
             )),
             None => {}
         }
         match min_ms {
             Some(n) if n >= 10 => c.min_attempt_delay = Duration::from_millis(n),
             Some(_) => warnings.push(format!(
-                "dnsfo: DNSFO_MIN_ATTEMPT_DELAY_MS={:?} is under 10 ms (RFC 8305's least); using 10",
+                "{}DNSFO_MIN_ATTEMPT_DELAY_MS={:?} is under 10 ms (RFC 8305's least); using 10",
+                lead("DNSFO_MIN_ATTEMPT_DELAY_MS"),
                 min_delay.unwrap_or_default()
             )),
             None => {}
@@ -277,7 +287,8 @@ impl Config {
             Some(d) if d.starts_with('/') => Some(PathBuf::from(d)),
             Some(d) => {
                 warnings.push(format!(
-                    "dnsfo: DNSFO_CACHE_DIR={d:?} is not an absolute path; using the default"
+                    "{}DNSFO_CACHE_DIR={d:?} is not an absolute path; using the default",
+                    lead("DNSFO_CACHE_DIR")
                 ));
                 home
             }
@@ -296,7 +307,8 @@ impl Config {
             match parsed {
                 Some(a) => c.nameserver = Some(a),
                 None => warnings.push(format!(
-                    "dnsfo: DNSFO_NAMESERVER={ns:?} is not an IP address or IP:PORT; using the system's resolver"
+                    "{}DNSFO_NAMESERVER={ns:?} is not an IP address or IP:PORT; using the system's resolver",
+                    lead("DNSFO_NAMESERVER")
                 )),
             }
         }

@@ -154,17 +154,21 @@ pub fn unknown_settings<'a>(given: impl IntoIterator<Item = &'a str>) -> Vec<Str
         .into_iter()
         .filter(|n| n.starts_with("DNSFO_"))
         .filter(|n| !names().any(|s| s == *n) && !TOOL_VARIABLES.contains(n))
-        .map(|n| {
-            let closest = names()
-                .map(|s| (edit_distance(n, s), s))
-                .min()
-                .filter(|(d, _)| *d <= 3);
-            match closest {
-                Some((_, s)) => format!("dnsfo: unknown setting {n} (ignored); did you mean {s}?"),
-                None => format!("dnsfo: unknown setting {n} (ignored); see `man dnsfo`"),
-            }
-        })
+        .map(|n| format!("dnsfo: unknown setting {n} (ignored); {}", suggestion(n)))
         .collect()
+}
+
+/// What to tell someone who wrote the unknown setting `name`: the closest setting (a typo,
+/// usually), else where the settings are listed.
+pub fn suggestion(name: &str) -> String {
+    let closest = names()
+        .map(|s| (edit_distance(name, s), s))
+        .min()
+        .filter(|(d, _)| *d <= 3);
+    match closest {
+        Some((_, s)) => format!("did you mean {s}?"),
+        None => "see `man dnsfo`".to_string(),
+    }
 }
 
 /// Levenshtein distance of two short ASCII names.

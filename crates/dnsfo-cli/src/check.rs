@@ -331,7 +331,7 @@ fn parse(argv: Vec<OsString>) -> Result<Option<Opts>, String> {
                     return Ok(None);
                 }
                 "-V" | "--version" => {
-                    println!("dnsfo {}", crate::VERSION);
+                    crate::version();
                     return Ok(None);
                 }
                 _ => return Err(format!("unknown option '{name}'")),

@@ -159,38 +159,15 @@ def show(r: H.Result) -> str:
 # Servers beyond hermetic's
 # --------------------------------------------------------------------------------------------
 
-class AcceptServer:
+class AcceptServer(H.UpServer):
     """Accepts and closes as fast as it can (no banner, no limit but its lifetime): for the
     thousands of connects of the thread tests. Backlog 4096 (the namespace's somaxconn)."""
 
     def __init__(self, ip: str, port: int, lifetime: float = 60.0):
-        self.sock = socket.socket(H.family(ip), socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((ip, port))
-        self.sock.listen(4096)
-        self.sock.settimeout(0.1)
-        self.deadline = time.monotonic() + lifetime
-        self.accepted = 0
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._serve, daemon=True)
-        self._t.start()
+        super().__init__(ip, port, lifetime, max_conns=sys.maxsize, backlog=4096)
 
-    def _serve(self) -> None:
-        while not self._stop.is_set() and time.monotonic() < self.deadline:
-            try:
-                c, _ = self.sock.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                break
-            self.accepted += 1
-            c.close()
-        with contextlib.suppress(OSError):
-            self.sock.close()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._t.join(timeout=2)
+    def _handle(self, conn: socket.socket) -> None:
+        conn.close()
 
 
 class FlapServer:

@@ -26,7 +26,7 @@ class UpServer:
     """
 
     def __init__(self, ip: str, port: int, lifetime: float = 60.0, http: bool = False,
-                 max_conns: int = 500):
+                 max_conns: int = 500, backlog: int = 64):
         self.ip, self.port, self.http, self.max_conns = ip, port, http, max_conns
         self.banner = self._banner(ip)
         self.deadline = time.monotonic() + lifetime
@@ -35,7 +35,7 @@ class UpServer:
         self.sock = socket.socket(family(ip), socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((ip, port))
-        self.sock.listen(64)
+        self.sock.listen(backlog)
         self.sock.settimeout(0.1)
         self._thread = threading.Thread(target=self._serve, daemon=True, name=f"up-{ip}")
         self._thread.start()

@@ -5,7 +5,7 @@
 //! address, and the program's own SO_SNDTIMEO_NEW is what it reads back.
 //!
 //! Every test runs `python3 tests/e2e/neverslower.py run SCENARIO [--case CASE...]` (built on
-//! scripts/lib/hermetic.py and tests/e2e/dnsstale.py): every case in its own private user,
+//! scripts/lib/hermetic.py and its DNS server, scripts/lib/harness/dns.py): every case in its own private user,
 //! mount and network namespace with its own /etc/hosts, resolv.conf (`nameserver 127.0.0.1`,
 //! `options timeout:1 attempts:1`), nsswitch.conf (`hosts: files dns`) and an in-namespace DNS
 //! server on 127.0.0.1:53 that logs every query (and misbehaves when the scenario says so); each

@@ -3,7 +3,7 @@
 //! (nsswitch order), so an /etc/hosts pin is never bypassed and never leaks to DNS.
 //!
 //! Every test runs `python3 tests/e2e/neverwrong.py run SCENARIO` (built on
-//! scripts/lib/hermetic.py and tests/e2e/dnsstale.py): a private user, mount and network
+//! scripts/lib/hermetic.py and its DNS server, scripts/lib/harness/dns.py): a private user, mount and network
 //! namespace with its own /etc/hosts, resolv.conf (`nameserver 127.0.0.1`) and nsswitch.conf
 //! (`hosts: files dns`), an in-namespace DNS server on 127.0.0.1:53 that logs every query, and
 //! each client run once without dnsfo (`NAME.plain`) and once with it (`NAME.dnsfo`). The

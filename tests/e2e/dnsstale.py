@@ -2,17 +2,12 @@
 """Stale-DNS and shared-cache end-to-end scenarios for dnsfo (issue 7), standard library only.
 
 Built on scripts/lib/hermetic.py (private namespace, /etc/hosts, up/refused/silent servers,
-clean client environment, output format); this file adds:
+clean client environment, output format) and its DNS part (scripts/lib/harness/dns.py:
+`DnsServer`, a tiny authoritative DNS server on 127.0.0.1:53 whose table a scenario changes at
+run time, logging every query so a test can prove a re-resolution went through DNS; the
+namespace's resolv.conf and `hosts: files dns`, checked with `getent hosts` before anything
+runs); this file adds:
 
-* `DnsServer`: a tiny authoritative DNS server (UDP and TCP) answering A/AAAA from a table the
-  scenario changes at run time (or a JSON file re-read on every query, for `serve`); NXDOMAIN for
-  unknown names, empty NOERROR (with an SOA) for a type it has no data for; configurable TTL;
-  every query is logged (time, protocol, name, type, answer) so a test can prove a re-resolution
-  went through DNS. It stops by itself after `lifetime` seconds.
-* a DNS namespace: hermetic's namespace plus a resolv.conf (`nameserver 127.0.0.1`,
-  `options timeout:1 attempts:1`) and an nsswitch.conf with `hosts: files dns` bind-mounted over
-  /etc, and the server on 127.0.0.1:53 (binding 53 is allowed in a private user namespace);
-  `getent hosts NAME` is checked to resolve through the server before anything runs;
 * interactive clients (tests/e2e/clients/stale_*): resolve once, connect, print READY, wait for a
   line on stdin, connect AGAIN to the address resolved before; the scenario moves the record and
   kills the old server in between;
@@ -38,309 +33,31 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
-import ipaddress
-import json
 import os
-import queue
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "scripts" / "lib"))
 import hermetic as H  # noqa: E402  (namespace, servers, clean_env, Result, emit)
+from hermetic import (DNS_TTL, DnsServer, Run, check_getent, run_interactive,  # noqa: E402
+                      run_once, setup_dns_namespace)
 
 SRC = HERE / "clients"
 BIN = H.BIN_DIR
 PORT = H.DEFAULT_PORT
 DNS_NAME = "svc.test"  # served by DnsServer only, never in /etc/hosts
 HOSTS_NAME = "svc"  # the cache scenarios' name, in /etc/hosts only
-DNS_TTL = 1
 SILENT_MIN_MS = 200  # a failover past a silent address costs the attempt delay (250 ms)
 FOREIGN_ENV = "DNSSTALE_FOREIGN_DIR"  # a cache dir owned by another uid, prepared outside the ns
 
 STALE_C = ("stale_ghbn",)
-
-
-# --------------------------------------------------------------------------------------------
-# A tiny authoritative DNS server
-# --------------------------------------------------------------------------------------------
-
-QTYPE_A, QTYPE_NS, QTYPE_SOA, QTYPE_AAAA, QTYPE_OPT, QTYPE_ANY = 1, 2, 6, 28, 41, 255
-QTYPE_NAMES = {1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 28: "AAAA", 33: "SRV",
-               65: "HTTPS", 255: "ANY"}
-RCODE_NAMES = {0: "NOERROR", 1: "FORMERR", 2: "SERVFAIL", 3: "NXDOMAIN", 4: "NOTIMP"}
-
-
-def _encode_name(name: str) -> bytes:
-    out = b""
-    for label in name.strip(".").split("."):
-        if label:
-            out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-def _parse_name(data: bytes, pos: int) -> tuple[list[bytes], int]:
-    """Labels of an uncompressed name at pos (queries never compress) and the position after."""
-    labels = []
-    for _ in range(128):
-        n = data[pos]
-        pos += 1
-        if n == 0:
-            return labels, pos
-        if n & 0xC0:
-            raise ValueError("compressed name in a question")
-        labels.append(data[pos:pos + n])
-        pos += n
-    raise ValueError("name too long")
-
-
-class DnsServer:
-    """Authoritative server for a table {name: [ip, ...]} on ip:port, UDP and TCP.
-
-    A/AAAA answers list the table's IPv4/IPv6 addresses in table order with `ttl`; a known name
-    without data for the type gets NOERROR with no answer (and an SOA, for negative caching);
-    unknown names get NXDOMAIN. The table is `set()` at run time, or re-read from `table_file`
-    (JSON) on every query. Every query is logged. Stops by itself after `lifetime` seconds.
-    """
-
-    def __init__(self, ip: str = "127.0.0.1", port: int = 53, ttl: int = DNS_TTL,
-                 lifetime: float = 60.0, table: dict[str, list[str]] | None = None,
-                 table_file: Path | None = None):
-        if not ipaddress.ip_address(ip).is_loopback:
-            raise H.HarnessError(f"DNS server: {ip} is not a loopback address")
-        self.ip, self.port, self.ttl, self.table_file = ip, port, ttl, table_file
-        self._table: dict[str, list[str]] = {}
-        self._lock = threading.Lock()
-        self.log: list[dict] = []
-        for name, addrs in (table or {}).items():
-            self.set(name, addrs)
-        self.deadline = time.monotonic() + lifetime
-        self._stop = threading.Event()
-        fam = socket.AF_INET6 if ":" in ip else socket.AF_INET
-        self.udp = socket.socket(fam, socket.SOCK_DGRAM)
-        self.udp.bind((ip, port))
-        self.udp.settimeout(0.1)
-        self.tcp = socket.socket(fam, socket.SOCK_STREAM)
-        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.tcp.bind((ip, port))
-        self.tcp.listen(16)
-        self.tcp.settimeout(0.1)
-        self._threads = [threading.Thread(target=self._serve_udp, daemon=True, name="dns-udp"),
-                         threading.Thread(target=self._serve_tcp, daemon=True, name="dns-tcp")]
-        for t in self._threads:
-            t.start()
-
-    # -- table and log
-    def set(self, name: str, addrs: list[str]) -> None:
-        for a in addrs:
-            if not ipaddress.ip_address(a).is_loopback:
-                raise H.HarnessError(f"DNS server: {a} is not a loopback address")
-        with self._lock:
-            self._table[name.lower().rstrip(".")] = list(addrs)
-
-    def remove(self, name: str) -> None:
-        """Forget the name: NXDOMAIN from now on."""
-        with self._lock:
-            self._table.pop(name.lower().rstrip("."), None)
-
-    def table(self) -> dict[str, list[str]]:
-        if self.table_file is not None:
-            try:
-                raw = json.loads(Path(self.table_file).read_text())
-                return {k.lower().rstrip("."): list(v) for k, v in raw.items()}
-            except (OSError, ValueError, AttributeError):
-                return {}
-        with self._lock:
-            return dict(self._table)
-
-    def queries(self, name: str | None = None, since: float = 0.0) -> list[dict]:
-        with self._lock:
-            return [q for q in self.log if q["t"] >= since
-                    and (name is None or q["name"] == name.lower().rstrip("."))]
-
-    @staticmethod
-    def describe(qs: list[dict]) -> str:
-        return "; ".join(f"{q['proto']} {q['name']} {q['type']} -> {q['rcode']} "
-                         f"[{' '.join(q['answer'])}]" for q in qs)
-
-    # -- protocol
-    def answer(self, data: bytes, proto: str) -> bytes | None:
-        if len(data) < 12:
-            return None
-        qid, flags, qd, an, ns, ar = struct.unpack("!HHHHHH", data[:12])
-        if flags & 0x8000:
-            return None  # a response: never answer those
-        opcode = (flags >> 11) & 0xF
-        rd = flags & 0x0100
-        try:
-            if qd != 1:
-                raise ValueError("not exactly one question")
-            labels, pos = _parse_name(data, 12)
-            qtype, qclass = struct.unpack("!HH", data[pos:pos + 4])
-            pos += 4
-        except (ValueError, IndexError, struct.error):
-            return struct.pack("!HHHHHH", qid, 0x8000 | rd | 0x0080 | 1, 0, 0, 0, 0)
-        question = data[12:pos]
-        edns = False
-        if an == 0 and ns == 0 and ar >= 1:  # an OPT record: answer with one too
-            with contextlib.suppress(ValueError, IndexError, struct.error):
-                _, p = _parse_name(data, pos)
-                edns = struct.unpack("!H", data[p:p + 2])[0] == QTYPE_OPT
-        name = b".".join(labels).decode(errors="replace").lower()
-        table = self.table()
-        answers: list[bytes] = []
-        answer_ips: list[str] = []
-        authority: list[bytes] = []
-        if opcode != 0:
-            rcode = 4
-        elif name not in table:
-            rcode = 3
-        else:
-            rcode = 0
-            if qclass in (1, 255):
-                for ip in table[name]:
-                    v6 = ":" in ip
-                    if (qtype == QTYPE_A and not v6) or (qtype == QTYPE_AAAA and v6) \
-                            or qtype == QTYPE_ANY:
-                        rdata = socket.inet_pton(socket.AF_INET6 if v6 else socket.AF_INET, ip)
-                        answers.append(struct.pack("!HHHIH", 0xC00C,
-                                                   QTYPE_AAAA if v6 else QTYPE_A, 1, self.ttl,
-                                                   len(rdata)) + rdata)
-                        answer_ips.append(ip)
-        if not answers and opcode == 0:
-            zone = name.rsplit(".", 1)[-1] if name else ""
-            soa = (_encode_name(f"ns.{zone}") + _encode_name(f"hostmaster.{zone}")
-                   + struct.pack("!IIIII", 1, 60, 60, 600, self.ttl))
-            authority.append(_encode_name(zone) + struct.pack("!HHIH", QTYPE_SOA, 1, self.ttl,
-                                                              len(soa)) + soa)
-        opt = struct.pack("!BHHIH", 0, QTYPE_OPT, 1232, 0, 0) if edns else b""
-        head = struct.pack("!HHHHHH", qid, 0x8000 | (opcode << 11) | 0x0400 | rd | 0x0080 | rcode,
-                           1, len(answers), len(authority), 1 if edns else 0)
-        with self._lock:
-            self.log.append({"t": time.monotonic(), "proto": proto, "name": name,
-                             "type": QTYPE_NAMES.get(qtype, str(qtype)),
-                             "rcode": RCODE_NAMES.get(rcode, str(rcode)), "answer": answer_ips})
-        return head + question + b"".join(answers) + b"".join(authority) + opt
-
-    # -- transports
-    def _alive(self) -> bool:
-        return not self._stop.is_set() and time.monotonic() < self.deadline
-
-    def _serve_udp(self) -> None:
-        while self._alive():
-            try:
-                data, peer = self.udp.recvfrom(4096)
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                break
-            reply = self.answer(data, "udp")
-            if reply is not None:
-                with contextlib.suppress(OSError):
-                    self.udp.sendto(reply, peer)
-        with contextlib.suppress(OSError):
-            self.udp.close()
-
-    def _serve_tcp(self) -> None:
-        conns = 0
-        while self._alive() and conns < 200:
-            try:
-                conn, _ = self.tcp.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            except OSError:
-                break
-            conns += 1
-            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
-        with contextlib.suppress(OSError):
-            self.tcp.close()
-
-    def _tcp_conn(self, conn: socket.socket) -> None:
-        conn.settimeout(2)
-
-        def exact(n: int) -> bytes:
-            buf = b""
-            for _ in range(64):
-                if len(buf) >= n:
-                    break
-                chunk = conn.recv(n - len(buf))
-                if not chunk:
-                    break
-                buf += chunk
-            return buf
-
-        with contextlib.suppress(OSError), conn:
-            for _ in range(16):  # at most 16 queries per connection
-                head = exact(2)
-                if len(head) != 2:
-                    return
-                (n,) = struct.unpack("!H", head)
-                msg = exact(n)
-                if len(msg) != n:
-                    return
-                reply = self.answer(msg, "tcp")
-                if reply is None:
-                    return
-                conn.sendall(struct.pack("!H", len(reply)) + reply)
-
-    def stop(self) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join(timeout=2)
-
-
-# --------------------------------------------------------------------------------------------
-# Namespace with DNS
-# --------------------------------------------------------------------------------------------
-
-def _mount_over(src: Path, target: str) -> None:
-    r = subprocess.run(["mount", "--bind", str(src), target], capture_output=True, text=True,
-                       timeout=20)
-    if r.returncode != 0:
-        raise H.HarnessError(f"mount --bind {src} {target} failed: {r.stderr.strip()}")
-
-
-def setup_dns_namespace(workdir: Path, hosts: list[tuple[str, str]]) -> dict[str, str]:
-    """hermetic's namespace (lo up, /etc/hosts with `hosts`, /etc/gai.conf) plus our own
-    /etc/resolv.conf (nameserver 127.0.0.1) and /etc/nsswitch.conf (`hosts: files dns`)."""
-    H.setup_namespace(hosts, workdir)
-    resolv = workdir / "resolv.conf"
-    resolv.write_text("# dnsfo stale-DNS test\nnameserver 127.0.0.1\n"
-                      "options timeout:1 attempts:1\n")
-    _mount_over(resolv, "/etc/resolv.conf")
-    if not os.path.exists("/etc/nsswitch.conf"):
-        raise H.HarnessError("/etc/nsswitch.conf missing: cannot make hosts lookups use DNS")
-    lines = Path("/etc/nsswitch.conf").read_text().splitlines()
-    lines = [ln for ln in lines if not ln.split("#", 1)[0].strip().startswith("hosts:")]
-    nss = workdir / "nsswitch.conf"
-    nss.write_text("\n".join(["hosts: files dns", *lines]) + "\n")
-    _mount_over(nss, "/etc/nsswitch.conf")
-    return {"resolv_conf": resolv.read_text(), "nsswitch_hosts": "files dns"}
-
-
-def check_getent(dns: DnsServer, name: str, want: list[str]) -> str:
-    """`getent hosts NAME` must give want[0] and getaddrinfo(AF_INET) exactly `want`, both through
-    the test server. (Not `getent ahosts`: its AI_ADDRCONFIG finds no non-loopback address in the
-    namespace and answers nothing without asking DNS.)"""
-    t0 = time.monotonic()
-    r = subprocess.run(["getent", "hosts", name], capture_output=True, text=True, timeout=10)
-    first = r.stdout.split()[0] if r.stdout.split() else ""
-    gai = H.gai(name, PORT, socket.AF_INET).split()
-    seen = dns.queries(name, since=t0)
-    if first != want[0] or gai != want or not seen:
-        raise H.HarnessError(f"{name}: `getent hosts` gave {r.stdout.strip()!r} (want {want[0]}), "
-                             f"getaddrinfo {gai} (want {want}); DNS server saw {len(seen)} "
-                             f"queries: {DnsServer.describe(seen)}")
-    return (f"getent hosts: {r.stdout.strip()}; getaddrinfo: {' '.join(gai)}; through the test "
-            f"DNS server: {DnsServer.describe(seen)}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -364,132 +81,6 @@ STALE_CLIENTS = {
     "c-ghbn": [str(BIN / "stale_ghbn")],
 }
 TIMED_CLIENT = [sys.executable, str(SRC / "stale_timed.py")]
-
-
-@dataclasses.dataclass
-class Run(H.Result):
-    """hermetic's Result plus scenario facts reported in the run's own section."""
-    extra: dict[str, str] = dataclasses.field(default_factory=dict)
-
-    def fields(self) -> dict[str, str]:
-        return {**super().fields(), **self.extra}
-
-
-def _env_for(preload: bool, extra: dict[str, str], log_file: Path | None):
-    full = H.clean_env()
-    if preload:
-        full["LD_PRELOAD"] = str(H.lib_path())
-    full.update(extra)
-    if log_file is not None:
-        full["DNSFO_LOG_FILE"] = str(log_file)
-    return full
-
-
-def run_interactive(label: str, cmd: list[str], variant: str, env: dict[str, str], on_ready,
-                    ready_timeout: float, go_timeout: float | None = None,
-                    log_file: Path | None = None) -> Run:
-    """Run cmd (own process group); when it prints READY call on_ready(), then send it a line
-    (and close its stdin). Variant kinds are hermetic's (plain, dnsfo, disable, log); the run is
-    reported as section `label`.
-
-    Killed `ready_timeout` s after start; with `go_timeout`, a client that got READY is instead
-    killed `go_timeout` s after the line was sent (so the time on_ready() takes counts against
-    neither). `log_file`: where a `log` variant's DNSFO_LOG_FILE goes (reported as `log`).
-    """
-    preload, vextra, want_log = H.VARIANTS[variant]
-    extra = {**env, **vextra}
-    timeout = ready_timeout + (go_timeout or 0.0)
-    res = Run(variant=label, cmd=cmd, preload=preload, env=extra, timeout=timeout)
-    if preload and not H.lib_path().exists():
-        res.skipped = f"library not found: {H.lib_path()}"
-        return res
-    log_file = log_file if want_log else None
-    full = _env_for(preload, extra, log_file)
-    t0 = time.monotonic()
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=full, start_new_session=True)
-    H.track_client(p.pid)
-    lines: queue.Queue = queue.Queue()
-    out_lines: list[str] = []
-    err: list[bytes] = []
-
-    def read_out() -> None:
-        for raw in p.stdout:  # ends at EOF: when the client exits or is killed
-            lines.put(raw.decode(errors="backslashreplace"))
-        lines.put(None)
-
-    def read_err() -> None:
-        err.append(p.stderr.read())
-
-    readers = [threading.Thread(target=read_out, daemon=True),
-               threading.Thread(target=read_err, daemon=True)]
-    for t in readers:
-        t.start()
-    deadline = t0 + ready_timeout
-    ready = False
-    try:
-        while time.monotonic() < deadline:
-            try:
-                line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            out_lines.append(line)
-            if line.strip() == "READY" and not ready:
-                ready = True
-                t_ready = time.monotonic()
-                res.extra["ready_ms"] = str(int((t_ready - t0) * 1000))
-                res.extra.update(on_ready() or {})
-                res.extra["after_ready_t"] = repr(t_ready)
-                with contextlib.suppress(OSError):
-                    p.stdin.write(b"go\n")
-                    p.stdin.close()
-                if go_timeout is not None:
-                    deadline = time.monotonic() + go_timeout
-        try:
-            p.wait(timeout=max(0.01, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            res.timed_out = True
-    finally:
-        with contextlib.suppress(OSError):
-            os.killpg(p.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            p.wait(timeout=10)
-        H.untrack_client(p.pid)
-        for t in readers:
-            t.join(timeout=5)
-        with contextlib.suppress(OSError):
-            p.stdin.close()
-    while True:
-        try:
-            line = lines.get_nowait()
-        except queue.Empty:
-            break
-        if line is not None:
-            out_lines.append(line)
-    res.elapsed_ms = int((time.monotonic() - t0) * 1000)
-    if p.returncode is not None and p.returncode < 0 and not res.timed_out:
-        res.signal = -p.returncode
-    if not res.timed_out and p.returncode is not None and p.returncode >= 0:
-        res.exit = p.returncode
-    res.stdout = "".join(out_lines)
-    res.stderr = b"".join(err).decode(errors="backslashreplace")
-    res.extra["ready"] = "1" if ready else "0"
-    if log_file is not None:
-        with contextlib.suppress(OSError):
-            res.log = log_file.read_text(errors="backslashreplace")
-    return res
-
-
-def run_once(cmd: list[str], *, variant: str, env: dict[str, str], timeout: float,
-             workdir: Path, label: str) -> Run:
-    """One non-interactive client run (hermetic's run_client), reported as section `label`."""
-    preload, vextra, want_log = H.VARIANTS[variant]
-    log = workdir / f"dnsfo-{label}.log" if want_log else None
-    r = H.run_client(cmd, preload=preload, env={**env, **vextra}, timeout=timeout,
-                     variant=label, log_file=log)
-    return Run(**dataclasses.asdict(r))
 
 
 # --------------------------------------------------------------------------------------------

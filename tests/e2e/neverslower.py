@@ -2,12 +2,12 @@
 """"Never slower" end-to-end scenarios for dnsfo, standard library only.
 
 Built on scripts/lib/hermetic.py (private user + mount + network namespace, /etc/hosts, up /
-refused / silent servers, clean client environment, output format) and tests/e2e/dnsstale.py
-(the in-namespace DNS server on 127.0.0.1:53 with its query log, resolv.conf with
-`options timeout:1 attempts:1`, `hosts: files dns` in nsswitch.conf). This file adds a DNS
+refused / silent servers, clean client environment, output format) and its DNS part
+(scripts/lib/harness/dns.py: the in-namespace DNS server on 127.0.0.1:53 with its query log,
+resolv.conf with `options timeout:1 attempts:1`, `hosts: files dns` in nsswitch.conf). This file adds a DNS
 server with scripted misbehaviour (`ScriptedDns`: answer each (name, type) once and drop every
 later query; or give the first A query of a name one answer and every later one another) and
-small clients (tests/e2e/clients/ns_*.c, Python and node inline) that time the connect call alone
+small clients (tests/e2e/clients/ns_*: C, Python and node) that time the connect call alone
 and print `Ci ms=<n> <outcome>` per connect (outcome `GOT <banner>`, `ERR <ERRNO>`, `PENDING`).
 
 Scenarios (each case runs once without dnsfo, `CASE.plain`, and once with it, `CASE.dnsfo`;
@@ -68,7 +68,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "scripts" / "lib"))
 sys.path.insert(0, str(HERE))
 import hermetic as H  # noqa: E402
-import dnsstale as D  # noqa: E402  (DnsServer, setup_dns_namespace, check_getent, Run)
 
 SRC = HERE / "clients"
 BIN = H.BIN_DIR
@@ -100,176 +99,10 @@ def ns_connect(*args: str) -> list[str]:
     return [str(BIN / "ns_connect"), *args]
 
 
-# ns_connect.py TIMEOUT TWICE REGAI NAME PORT (written into the case's work dir, as the other
-# scripts): getaddrinfo(NAME, AF_INET), then a connect to the first address (TIMEOUT `none`:
-# blocking; else s.settimeout(TIMEOUT)), timed alone; TWICE=1: again on a new socket, REGAI=1:
-# after a fresh getaddrinfo (its failure: the first answer's address). Output as ns_connect's.
-PY_CONNECT = r"""
-import errno, socket, sys, time
-tmo, twice, regai, name, port = sys.argv[1], sys.argv[2] == "1", sys.argv[3] == "1", \
-    sys.argv[4], int(sys.argv[5])
-GAI = {socket.EAI_AGAIN: "EAI_AGAIN", socket.EAI_NONAME: "EAI_NONAME"}
-def gai(i):
-    t0 = time.monotonic()
-    try:
-        ips = [a[4][0] for a in socket.getaddrinfo(name, port, socket.AF_INET,
-                                                   socket.SOCK_STREAM)]
-    except socket.gaierror as e:
-        print(f"GAI{i} ERR {GAI.get(e.errno, e.errno)}")
-        print(f"GAI{i}_MS {int((time.monotonic() - t0) * 1000)}")
-        return None
-    print(f"GAI{i} {' '.join(ips)}")
-    print(f"GAI{i}_MS {int((time.monotonic() - t0) * 1000)}")
-    return ips
-def attempt(i, ip):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if tmo != "none":
-        s.settimeout(float(tmo))
-    t0 = time.monotonic()
-    cpu0 = time.process_time()
-    try:
-        s.connect((ip, port))
-    except OSError as e:
-        ms = int((time.monotonic() - t0) * 1000)
-        print(f"C{i}_CPU_MS {int((time.process_time() - cpu0) * 1000)}")
-        code = errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "NONE"
-        print(f"C{i} ms={ms} ERR {code}")
-        print(f"C{i}_EXC {type(e).__name__}: {e}")
-        s.close()
-        return
-    ms = int((time.monotonic() - t0) * 1000)
-    s.settimeout(5)
-    data = b""
-    try:
-        for _ in range(64):
-            chunk = s.recv(256)
-            if not chunk or b"\n" in data + chunk:
-                data += chunk
-                break
-            data += chunk
-    except OSError as e:
-        print(f"C{i} ms={ms} ERR {errno.errorcode.get(e.errno, e.errno)} (read)")
-        return
-    finally:
-        s.close()
-    print(f"C{i} ms={ms} GOT {data.decode(errors='replace').split(chr(10))[0]}" if data
-          else f"C{i} ms={ms} ERR EOF")
-ips = gai(1)
-if not ips:
-    sys.exit(3)
-attempt(1, ips[0])
-if twice:
-    again = gai(2) if regai else None
-    ip = again[0] if again else ips[0]
-    print(f"C2_TARGET {ip} (from {'GAI2' if again else 'GAI1'})")
-    attempt(2, ip)
-"""
-
-# ns_stale.py TIMEOUT NAME PORT: resolve once (AF_INET), connect to the first address
-# and read its banner, print READY, wait (at most 20 s) for a line on stdin, then connect AGAIN
-# (new socket, same TIMEOUT handling as PY_CONNECT) to the address resolved at start.
-PY_STALE = r"""
-import errno, select, socket, sys, time
-tmo, name, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-ips = [a[4][0] for a in socket.getaddrinfo(name, port, socket.AF_INET, socket.SOCK_STREAM)]
-print("GAI1", " ".join(ips))
-def attempt(tag, ip):
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    if tmo != "none":
-        s.settimeout(float(tmo))
-    t0 = time.monotonic()
-    try:
-        s.connect((ip, port))
-    except OSError as e:
-        ms = int((time.monotonic() - t0) * 1000)
-        code = errno.errorcode.get(e.errno, str(e.errno)) if e.errno is not None else "NONE"
-        print(f"{tag} ms={ms} ERR {code}")
-        print(f"{tag}_EXC {type(e).__name__}: {e}")
-        s.close()
-        return
-    ms = int((time.monotonic() - t0) * 1000)
-    print(f"{tag}_PEER {s.getpeername()[0]}")
-    s.settimeout(5)
-    data = b""
-    try:
-        for _ in range(64):
-            chunk = s.recv(256)
-            data += chunk
-            if not chunk or b"\n" in data:
-                break
-    except OSError as e:
-        print(f"{tag} ms={ms} ERR {errno.errorcode.get(e.errno, e.errno)} (read)")
-        return
-    finally:
-        s.close()
-    print(f"{tag} ms={ms} GOT {data.decode(errors='replace').split(chr(10))[0]}" if data
-          else f"{tag} ms={ms} ERR EOF")
-attempt("C1", ips[0])
-print("READY")
-r, _, _ = select.select([sys.stdin], [], [], 20)
-if not r or not sys.stdin.readline():
-    print("NO_GO")
-    sys.exit(3)
-attempt("C2", ips[0])
-"""
-
-# node ns_stale.js NAME PORT: dns.lookup(NAME, {family: 4}) once, net.connect to that IP and
-# read the banner, READY, wait for a line on stdin, net.connect AGAIN to the same IP.
-NODE_STALE = r"""
-'use strict';
-const dns = require('dns'), net = require('net');
-const [name, portStr] = process.argv.slice(2);
-const port = Number(portStr);
-const out = (s) => process.stdout.write(s + '\n');
-function attempt(tag, ip, next) {
-  const t0 = process.hrtime.bigint();
-  const ms = () => Math.round(Number(process.hrtime.bigint() - t0) / 1e6);
-  let connected = null, data = '', done = false;
-  const s = net.connect({ host: ip, port, autoSelectFamily: false });
-  const fin = (line) => {
-    if (done) return;
-    done = true;
-    out(line);
-    s.destroy();
-    next();
-  };
-  s.setTimeout(8000, () => fin(`${tag} ms=${ms()} PENDING`));
-  s.on('connect', () => { connected = ms(); out(`${tag}_PEER ${s.remoteAddress}`); });
-  s.on('data', (d) => {
-    data += d;
-    if (data.includes('\n')) fin(`${tag} ms=${connected} GOT ${data.split('\n')[0]}`);
-  });
-  s.on('end', () => fin(connected === null ? `${tag} ms=${ms()} ERR EOF`
-    : `${tag} ms=${connected} GOT ${data.split('\n')[0]}`));
-  s.on('error', (e) => fin(`${tag} ms=${ms()} ERR ${e.code || e.message}`));
-}
-dns.lookup(name, { family: 4 }, (err, ip) => {
-  if (err) { out(`GAI1 ERR ${err.code}`); process.exit(3); }
-  out(`GAI1 ${ip}`);
-  attempt('C1', ip, () => {
-    out('READY');
-    const giveUp = setTimeout(() => { out('NO_GO'); process.exit(3); }, 20000);
-    process.stdin.once('data', () => {
-      clearTimeout(giveUp);
-      attempt('C2', ip, () => process.exit(0));
-    });
-  });
-});
-"""
-
-
-SCRIPTS = {"ns_connect.py": PY_CONNECT, "ns_stale.py": PY_STALE, "ns_stale.js": NODE_STALE}
-_script_dir: list[Path] = []
-
-
 def script(name: str) -> str:
-    """The path of one of SCRIPTS, written into the case's work dir (so commands stay short)."""
-    if not _script_dir:
-        raise H.HarnessError("script() before the case's work dir exists")
-    path = _script_dir[0] / name
-    if not path.exists():
-        path.write_text(SCRIPTS[name])
-    return str(path)
+    """The path of one of the scripted clients (tests/e2e/clients/ns_connect.py, ns_stale.py,
+    ns_stale.js)."""
+    return str(SRC / name)
 
 
 def py(name: str, *args: str) -> list[str]:
@@ -280,8 +113,8 @@ def py(name: str, *args: str) -> list[str]:
 # A DNS server that misbehaves on purpose
 # --------------------------------------------------------------------------------------------
 
-class ScriptedDns(D.DnsServer):
-    """dnsstale's DnsServer plus two modes, both off until `arm()`:
+class ScriptedDns(H.DnsServer):
+    """The harness's DnsServer plus two modes, both off until `arm()`:
 
     * `once`: each (name, qtype) is answered once (as the table says), every later query for it
       is dropped silently (logged with rcode DROPPED);
@@ -318,7 +151,7 @@ class ScriptedDns(D.DnsServer):
         try:
             if len(data) < 12 or struct.unpack("!H", data[4:6])[0] != 1:
                 return None
-            labels, pos = D._parse_name(data, 12)
+            labels, pos = H.parse_name(data, 12)
             (qtype,) = struct.unpack("!H", data[pos:pos + 2])
         except (ValueError, IndexError, struct.error):
             return None
@@ -335,11 +168,11 @@ class ScriptedDns(D.DnsServer):
                 if q in self._answered:
                     with self._lock:
                         self.log.append({"t": time.monotonic(), "proto": proto, "name": name,
-                                         "type": D.QTYPE_NAMES.get(qtype, str(qtype)),
+                                         "type": H.QTYPE_NAMES.get(qtype, str(qtype)),
                                          "rcode": "DROPPED", "answer": []})
                     return None
                 self._answered.add(q)
-            if self._armed and qtype == D.QTYPE_A and name in self._first \
+            if self._armed and qtype == H.QTYPE_A and name in self._first \
                     and name not in self._first_done:
                 self._first_done.add(name)
                 override = {**super().table(), name: self._first[name]}
@@ -355,23 +188,23 @@ class ScriptedDns(D.DnsServer):
 # --------------------------------------------------------------------------------------------
 
 def run_once(label: str, cmd: list[str], variant: str, timeout: float,
-             env: dict[str, str] | None = None) -> D.Run:
+             env: dict[str, str] | None = None) -> H.Run:
     """One non-interactive client run (hermetic's run_client), reported as section `label`."""
     preload, vextra, _ = H.VARIANTS[variant]
     r = H.run_client(cmd, preload=preload, env={**BASE_ENV, **(env or {}), **vextra},
                      timeout=timeout, variant=label)
-    return D.Run(**{k: getattr(r, k) for k in r.__dataclass_fields__})
+    return H.Run(**{k: getattr(r, k) for k in r.__dataclass_fields__})
 
 
-def dns_facts(r: D.Run, dns: D.DnsServer, names: list[str], since: float) -> None:
+def dns_facts(r: H.Run, dns: H.DnsServer, names: list[str], since: float) -> None:
     time.sleep(0.1)  # a query still in flight when the client ended is logged too
     qs = [q for n in names for q in dns.queries(n, since=since)]
     qs.sort(key=lambda q: q["t"])
-    r.extra["dns_queries"] = D.DnsServer.describe(qs)
+    r.extra["dns_queries"] = H.DnsServer.describe(qs)
     r.extra["dns_query_count"] = str(len(qs))
     r.extra["dns_a_query_count"] = str(sum(1 for q in qs if q["type"] == "A"))
     every = dns.queries(since=since)
-    r.extra["dns_all_queries"] = D.DnsServer.describe(every)
+    r.extra["dns_all_queries"] = H.DnsServer.describe(every)
 
 
 def stop_all(servers: list) -> None:
@@ -393,12 +226,12 @@ RS_CLIENTS = {
 }
 
 
-def refused_silent(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
-    info.update(D.setup_dns_namespace(workdir, [("127.0.0.2", "rs.test"),
+def refused_silent(case: str, workdir: Path, info: dict[str, str]) -> list[H.Run]:
+    info.update(H.setup_dns_namespace(workdir, [("127.0.0.2", "rs.test"),
                                                 ("127.0.0.3", "rs.test")]))
-    dns = D.DnsServer(lifetime=LIFETIME, table={})
+    dns = H.DnsServer(lifetime=LIFETIME, table={})
     servers: list = [dns]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
         silent = H.SilentServer("127.0.0.3", PORT, LIFETIME)
         servers.append(silent)
@@ -425,17 +258,17 @@ DNS_SILENT_NAMES = {"one": "one.test", "all": "all.test", "lit-127_1": "127.1",
 DNS_SILENT_CASES = [f"{n}-{c}" for n in DNS_SILENT_NAMES for c in ("c", "py")] + ["one-py-t5"]
 
 
-def dns_silent(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
+def dns_silent(case: str, workdir: Path, info: dict[str, str]) -> list[H.Run]:
     key, client = next((case[:-len(s) - 1], s) for s in ("py-t5", "py", "c")
                        if case.endswith("-" + s))
     name = DNS_SILENT_NAMES[key]
-    info.update(D.setup_dns_namespace(workdir, []))
+    info.update(H.setup_dns_namespace(workdir, []))
     table = {"one.test": ["127.0.0.2"], "all.test": ["127.0.0.2", "127.0.0.4"],
              "dns.test": ["127.0.0.2"]}
     dns = ScriptedDns(once=True, lifetime=LIFETIME, table=table)
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
-        info["getent_dns"] = D.check_getent(dns, "dns.test", ["127.0.0.2"])
+        info["getent_dns"] = H.check_getent(dns, "dns.test", ["127.0.0.2"])
         for ip in ("127.0.0.1", "127.0.0.2", "127.0.0.4"):
             with socket.socket() as probe:
                 probe.settimeout(2)
@@ -485,15 +318,15 @@ def stale_cases() -> dict[str, StaleCase]:
 STALE_CASES = ["py-t5", "py-block", "c-block", "node", "node22", "curl", "silent-c", "silent-py"]
 
 
-def single_stale(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
-    info.update(D.setup_dns_namespace(workdir, []))
+def single_stale(case: str, workdir: Path, info: dict[str, str]) -> list[H.Run]:
+    info.update(H.setup_dns_namespace(workdir, []))
     if case == "curl":
         return _stale_curl(info)
     sc = stale_cases()[case]
     dns = ScriptedDns(lifetime=LIFETIME, table={"one.test": ["127.0.0.2"]})
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
-        info["getent_dns"] = D.check_getent(dns, "one.test", ["127.0.0.2"])
+        info["getent_dns"] = H.check_getent(dns, "one.test", ["127.0.0.2"])
         info["layout"] = (f"one.test [127.0.0.2 up] from DNS; after READY 127.0.0.2 "
                           f"{sc.dies} and DNS moves to [127.0.0.3 up]")
         for v in ("plain", "dnsfo"):
@@ -525,7 +358,7 @@ def single_stale(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
                     moved_at[0] = time.monotonic()
                     return out
 
-                r = D.run_interactive(f"{case}.{v}", sc.cmd, v, dict(BASE_ENV), move, 10.0,
+                r = H.run_interactive(f"{case}.{v}", sc.cmd, v, dict(BASE_ENV), move, 10.0,
                                       sc.go_timeout)
                 if moved_at[0]:
                     dns_facts(r, dns, ["one.test"], moved_at[0])
@@ -539,14 +372,14 @@ def single_stale(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
     return runs
 
 
-def _stale_curl(info: dict[str, str]) -> list[D.Run]:
+def _stale_curl(info: dict[str, str]) -> list[H.Run]:
     dns = ScriptedDns(lifetime=LIFETIME, table={"one.test": ["127.0.0.3"],
                                                 "dns.test": ["127.0.0.3"]},
                       first={"one.test": ["127.0.0.2"]})
     servers: list = [dns]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
-        info["getent_dns"] = D.check_getent(dns, "dns.test", ["127.0.0.3"])
+        info["getent_dns"] = H.check_getent(dns, "dns.test", ["127.0.0.3"])
         info["layout"] = ("one.test: the first A query gets [127.0.0.2] (refused), every later "
                           "one [127.0.0.3] (up, HTTP)")
         up = H.UpServer("127.0.0.3", PORT, LIFETIME, http=True)
@@ -567,13 +400,13 @@ def _stale_curl(info: dict[str, str]) -> list[D.Run]:
     return runs
 
 
-def single_timeout(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
-    info.update(D.setup_dns_namespace(workdir, []))
-    dns = D.DnsServer(lifetime=LIFETIME, table={"one.test": ["127.0.0.2"]})
+def single_timeout(case: str, workdir: Path, info: dict[str, str]) -> list[H.Run]:
+    info.update(H.setup_dns_namespace(workdir, []))
+    dns = H.DnsServer(lifetime=LIFETIME, table={"one.test": ["127.0.0.2"]})
     servers: list = [dns]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
-        info["getent_dns"] = D.check_getent(dns, "one.test", ["127.0.0.2"])
+        info["getent_dns"] = H.check_getent(dns, "one.test", ["127.0.0.2"])
         silent = H.SilentServer("127.0.0.2", PORT, LIFETIME)
         servers.append(silent)
         info["blackholes"] = H.verify_silent([silent])
@@ -591,12 +424,12 @@ def single_timeout(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run
     return runs
 
 
-def sndtimeo_new(case: str, workdir: Path, info: dict[str, str]) -> list[D.Run]:
-    info.update(D.setup_dns_namespace(workdir, [("127.0.0.3", "sn.test"),
+def sndtimeo_new(case: str, workdir: Path, info: dict[str, str]) -> list[H.Run]:
+    info.update(H.setup_dns_namespace(workdir, [("127.0.0.3", "sn.test"),
                                                 ("127.0.0.2", "sn.test")]))
-    dns = D.DnsServer(lifetime=LIFETIME, table={})
+    dns = H.DnsServer(lifetime=LIFETIME, table={})
     servers: list = [dns]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
         silent = H.SilentServer("127.0.0.3", PORT, LIFETIME)
         up = H.UpServer("127.0.0.2", PORT, LIFETIME)
@@ -747,7 +580,6 @@ def part(scenario: str, case: str) -> int:
     signal.signal(signal.SIGALRM, _case_watchdog)
     signal.alarm(CASE_BUDGET_S)
     workdir = Path(tempfile.mkdtemp(prefix="dnsfo-neverslower-"))
-    _script_dir.append(workdir)
     info: dict[str, str] = {}
     try:
         runs = SCENARIOS[scenario].func(case, workdir, info)

@@ -2,8 +2,8 @@
 """"Never wrong" end-to-end scenarios for dnsfo (issue 12, items 3 and 4), standard library only.
 
 Built on scripts/lib/hermetic.py (private user + mount + network namespace, /etc/hosts, servers,
-clean client environment, output format) and tests/e2e/dnsstale.py (the in-namespace DNS server
-on 127.0.0.1:53 with its query log, resolv.conf and `hosts: files dns` in nsswitch.conf).
+clean client environment, output format) and its DNS part (scripts/lib/harness/dns.py: the
+in-namespace DNS server on 127.0.0.1:53 with its query log, resolv.conf and `hosts: files dns` in nsswitch.conf).
 
 * `shared` (item 4, wrong peer): a.test = [127.0.0.9 dead, 127.0.0.2 up], b.test = [127.0.0.9
   dead, 127.0.0.3 up], both from /etc/hosts. A client resolves a.test, then b.test, and connects
@@ -43,7 +43,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "scripts" / "lib"))
 sys.path.insert(0, str(HERE))
 import hermetic as H  # noqa: E402
-import dnsstale as D  # noqa: E402  (DnsServer, setup_dns_namespace, Run)
 
 PORT = H.DEFAULT_PORT
 CLIENT_TIMEOUT = 10.0
@@ -176,33 +175,33 @@ print("GOT", s.recv(128).decode(errors="replace").strip(), flush=True)
 """
 
 
-def run(label: str, cmd: list[str], variant: str, dns: D.DnsServer, names: list[str],
-        env: dict[str, str] | None = None) -> D.Run:
+def run(label: str, cmd: list[str], variant: str, dns: H.DnsServer, names: list[str],
+        env: dict[str, str] | None = None) -> H.Run:
     """One client run as section `label`, with the DNS queries for `names` made meanwhile."""
     preload, vextra, _ = H.VARIANTS[variant]
     t0 = time.monotonic()
     r = H.run_client(cmd, preload=preload, env={**BASE_ENV, **(env or {}), **vextra},
                      timeout=CLIENT_TIMEOUT, variant=label)
-    out = D.Run(**{k: getattr(r, k) for k in r.__dataclass_fields__})
+    out = H.Run(**{k: getattr(r, k) for k in r.__dataclass_fields__})
     time.sleep(0.05)  # a query still in flight when the client ended is logged too
     qs = [q for n in names for q in dns.queries(n, since=t0)]
-    out.extra["dns_queries"] = D.DnsServer.describe(qs)
+    out.extra["dns_queries"] = H.DnsServer.describe(qs)
     out.extra["dns_query_count"] = str(len(qs))
     return out
 
 
-def scenario_shared(workdir: Path, info: dict[str, str]) -> list[D.Run]:
+def scenario_shared(workdir: Path, info: dict[str, str]) -> list[H.Run]:
     hosts = [(SHARED_DEAD, "a.test"), (A_LIVE, "a.test"), (SHARED_DEAD, "b.test"),
              (B_LIVE, "b.test")]
-    info.update(D.setup_dns_namespace(workdir, hosts))
+    info.update(H.setup_dns_namespace(workdir, hosts))
     exe = workdir / "nw_shared"
     src = workdir / "nw_shared.c"
     src.write_text(SHARED_C)
     H.compile_c(exe, [src])
     lifetime = 120.0
-    dns = D.DnsServer(lifetime=lifetime, table={})
+    dns = H.DnsServer(lifetime=lifetime, table={})
     servers = [H.UpServer(A_LIVE, PORT, lifetime), H.UpServer(B_LIVE, PORT, lifetime)]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
         info["gai_a"] = H.gai("a.test", PORT, socket.AF_INET)
         info["gai_b"] = H.gai("b.test", PORT, socket.AF_INET)
@@ -224,20 +223,20 @@ def scenario_shared(workdir: Path, info: dict[str, str]) -> list[D.Run]:
     return runs
 
 
-def scenario_hosts_pin(workdir: Path, info: dict[str, str]) -> list[D.Run]:
+def scenario_hosts_pin(workdir: Path, info: dict[str, str]) -> list[H.Run]:
     hosts = [("0.0.0.0", "ads.test"), (SHARED_DEAD, "pin.test"), (SHARED_DEAD, "pin2.test"),
              ("127.0.0.10", "pin2.test")]
-    info.update(D.setup_dns_namespace(workdir, hosts))
+    info.update(H.setup_dns_namespace(workdir, hosts))
     lifetime = 120.0
     table = {n: [DNS_LIVE] for n in ("ads.test", "pin.test", "pin2.test", "dns.test")}
-    dns = D.DnsServer(lifetime=lifetime, table=table)
+    dns = H.DnsServer(lifetime=lifetime, table=table)
     servers = [H.UpServer(DNS_LIVE, PORT, lifetime)]
-    runs: list[D.Run] = []
+    runs: list[H.Run] = []
     try:
         # The harness works: DNS answers through the test server, and the system itself
         # (getaddrinfo, AF_UNSPEC and AF_INET) never asks DNS about a name /etc/hosts answers.
         # (`getent hosts` would: its AF_INET6 lookup finds no IPv6 line and goes on to DNS.)
-        info["getent_dns"] = D.check_getent(dns, "dns.test", [DNS_LIVE])
+        info["getent_dns"] = H.check_getent(dns, "dns.test", [DNS_LIVE])
         t0 = time.monotonic()
         want = {"ads.test": "0.0.0.0", "pin.test": SHARED_DEAD,
                 "pin2.test": f"{SHARED_DEAD} 127.0.0.10"}
@@ -252,7 +251,7 @@ def scenario_hosts_pin(workdir: Path, info: dict[str, str]) -> list[D.Run]:
         seen = dns.queries(since=t0)
         if seen:
             raise H.HarnessError(f"the system resolver asked DNS about pinned names: "
-                                 f"{D.DnsServer.describe(seen)}")
+                                 f"{H.DnsServer.describe(seen)}")
         info["layout"] = (f"/etc/hosts: ads.test 0.0.0.0, pin.test {SHARED_DEAD}, pin2.test "
                           f"{SHARED_DEAD} 127.0.0.10 (nothing listens); DNS: all three -> "
                           f"{DNS_LIVE} (up)")

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import os
 import shutil
@@ -66,14 +65,7 @@ STALE_C = ("stale_ghbn",)
 
 def build(which: list[str] | None = None) -> None:
     """Compile the stale_* C clients into target/e2e-bin if stale; safe in parallel."""
-    wanted = set(which) if which is not None else set(STALE_C)
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".stale-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for c in STALE_C:
-            if c not in wanted:
-                continue
-            H.compile_c(BIN / c, [SRC / f"{c}.c"], deps=[SRC / "common.h"])
+    H.build({c: H.Build((f"{c}.c",)) for c in STALE_C}, which)
 
 
 STALE_CLIENTS = {

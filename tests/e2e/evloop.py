@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import os
 import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -83,29 +81,13 @@ for _new in ("tcp", "pair"):
 # Building the C and Java clients (cached in target/e2e-bin)
 # --------------------------------------------------------------------------------------------
 
+EV_BUILDS = {**{c: H.Build((f"{c}.c",), "ev_common.h") for c in EV_C},
+             "ev_nio": H.Build(("ev_nio.java",))}
+
+
 def build(which: list[str] | None = None) -> None:
     """Compile the ev_* C clients (cc) and ev_nio.java (javac) if stale; safe in parallel."""
-    wanted = set(which) if which is not None else {*EV_C, "ev_nio"}
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".ev-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        common = SRC / "ev_common.h"
-        for c in EV_C:
-            if c not in wanted:
-                continue
-            H.compile_c(BIN / c, [SRC / f"{c}.c"], deps=[common])
-        if "ev_nio" in wanted:
-            src, out = SRC / "ev_nio.java", BIN / "ev_nio.class"
-            if not H.fresh(out, src):
-                tmpdir = Path(tempfile.mkdtemp(prefix=".javac-ev", dir=BIN))
-                try:
-                    r = subprocess.run(["javac", "-d", str(tmpdir), str(src)],
-                                       capture_output=True, text=True, timeout=180)
-                    if r.returncode != 0:
-                        raise H.HarnessError(f"javac {src} failed:\n{r.stdout}{r.stderr}")
-                    os.replace(tmpdir / "ev_nio.class", out)
-                finally:
-                    shutil.rmtree(tmpdir, ignore_errors=True)
+    H.build(EV_BUILDS, which)
 
 
 # --------------------------------------------------------------------------------------------

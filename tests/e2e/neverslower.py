@@ -51,7 +51,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import dataclasses
-import fcntl
 import os
 import shutil
 import signal
@@ -87,12 +86,8 @@ WORKERS = 5  # cases (namespaces) at once
 # --------------------------------------------------------------------------------------------
 
 def build() -> None:
-    """Compile the ns_* C clients into target/e2e-bin if stale; safe in parallel (file lock)."""
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for c in NS_C:
-            H.compile_c(BIN / c, [SRC / f"{c}.c"], deps=[SRC / "common.h"])
+    """Compile the ns_* C clients into target/e2e-bin if stale; safe in parallel."""
+    H.build({c: H.Build((f"{c}.c",)) for c in NS_C})
 
 
 def ns_connect(*args: str) -> list[str]:

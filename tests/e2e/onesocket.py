@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
+import functools
 import os
 import shutil
 import signal
@@ -49,17 +49,18 @@ SRC = HERE / "clients"
 BIN = H.BIN_DIR
 
 # binary -> (sources, extra cflags, libs)
-BUILDS: dict[str, tuple[list[str], list[str], list[str]]] = {
-    "os_copy": (["os_copy.c"], [], []),
-    "os_exec_helper": (["os_exec_helper.c"], [], []),
-    "os_sleeper": (["os_sleeper.c"], [], []),
-    "os_unwrapped": (["os_unwrapped.c"], [], []),
+B = functools.partial(H.Build, header="os_common.h")
+BUILDS: dict[str, H.Build] = {
+    "os_copy": B(("os_copy.c",)),
+    "os_exec_helper": B(("os_exec_helper.c",)),
+    "os_sleeper": B(("os_sleeper.c",)),
+    "os_unwrapped": B(("os_unwrapped.c",)),
     # what distributions build with: recv() becomes __recv_chk
-    "os_fortify": (["os_fortify.c"], ["-O2", "-D_FORTIFY_SOURCE=2"], []),
-    "os_mode": (["os_mode.c"], [], []),
-    "os_epoll_reuse": (["os_epoll_reuse.c"], [], []),
-    "os_cancel": (["os_cancel.c"], ["-pthread"], ["-pthread"]),
-    "os_reuse_pipe": (["os_reuse_pipe.c"], ["-pthread"], ["-pthread"]),
+    "os_fortify": B(("os_fortify.c",), cflags=("-O2", "-D_FORTIFY_SOURCE=2")),
+    "os_mode": B(("os_mode.c",)),
+    "os_epoll_reuse": B(("os_epoll_reuse.c",)),
+    "os_cancel": B(("os_cancel.c",), cflags=("-pthread",), libs=("-pthread",)),
+    "os_reuse_pipe": B(("os_reuse_pipe.c",), cflags=("-pthread",), libs=("-pthread",)),
 }
 
 # client id -> (binary, mode, other binaries it needs)
@@ -84,16 +85,8 @@ CLIENT_TIMEOUT = 5
 
 
 def build(which: list[str] | None = None) -> None:
-    """Compile the os_* clients into target/e2e-bin if stale; safe in parallel (file lock)."""
-    wanted = set(which) if which is not None else set(BUILDS)
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".os-build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        common = SRC / "os_common.h"
-        for out, (srcs, cflags, libs) in BUILDS.items():
-            if out in wanted:
-                H.compile_c(BIN / out, [SRC / s for s in srcs], deps=[common], cflags=cflags,
-                            libs=libs)
+    """Compile the os_* clients into target/e2e-bin if stale; safe in parallel."""
+    H.build(BUILDS, which)
 
 
 def fortify_syms() -> str:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -67,32 +68,60 @@ def compile_c(out: Path, srcs: list[Path], deps: list[Path] | None = None,
     os.replace(tmp, out)
 
 
-def build_clients(which: list[str] | None = None) -> None:
-    """Compile the C clients (cc) and the Java client (javac) into target/e2e-bin, if stale.
+@dataclasses.dataclass(frozen=True)
+class Build:
+    """How one client is built into BIN_DIR: C sources (cc) or one Java source (javac, giving
+    `<stem>.class`), all in CLIENT_SRC, with a header every C source includes."""
+    srcs: tuple[str, ...]
+    header: str | None = "common.h"
+    cflags: tuple[str, ...] = ()
+    libs: tuple[str, ...] = ()
 
-    Safe to call from parallel tests: a file lock serialises builders, outputs appear atomically.
+
+def build(clients: dict[str, Build], which=None) -> None:
+    """Compile `clients` (those named in `which`, else all) into BIN_DIR, each only if stale.
+
+    Every suite's builder is this one: safe from parallel tests (one file lock serialises
+    builders, outputs appear atomically).
     """
-    wanted = set(which) if which is not None else {*C_CLIENTS, "java"}
+    wanted = set(clients) if which is None else set(which)
     BIN_DIR.mkdir(parents=True, exist_ok=True)
     with open(BIN_DIR / ".build.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        common = CLIENT_SRC / "common.h"
-        for c in C_CLIENTS:
-            if c not in wanted:
+        for name, b in clients.items():
+            if name not in wanted:
                 continue
-            compile_c(BIN_DIR / c, [CLIENT_SRC / f"{c}.c"], deps=[common])
-        if "java" in wanted:
-            src, out = CLIENT_SRC / "SocketClient.java", BIN_DIR / "SocketClient.class"
-            if not fresh(out, src):
-                tmpdir = Path(tempfile.mkdtemp(prefix=".javac", dir=BIN_DIR))
-                try:
-                    cmd = ["javac", "-d", str(tmpdir), str(src)]
-                    r = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-                    if r.returncode != 0:
-                        raise HarnessError(f"javac {src} failed:\n{r.stdout}{r.stderr}")
-                    os.replace(tmpdir / "SocketClient.class", out)
-                finally:
-                    shutil.rmtree(tmpdir, ignore_errors=True)
+            srcs = [CLIENT_SRC / s for s in b.srcs]
+            if srcs[0].suffix == ".java":
+                _javac(srcs[0])
+            else:
+                deps = [CLIENT_SRC / b.header] if b.header else []
+                compile_c(BIN_DIR / name, srcs, deps=deps, cflags=list(b.cflags),
+                          libs=list(b.libs))
+
+
+def _javac(src: Path) -> None:
+    out = BIN_DIR / f"{src.stem}.class"
+    if fresh(out, src):
+        return
+    tmpdir = Path(tempfile.mkdtemp(prefix=".javac", dir=BIN_DIR))
+    try:
+        r = subprocess.run(["javac", "-d", str(tmpdir), str(src)], capture_output=True,
+                           text=True, timeout=180)
+        if r.returncode != 0:
+            raise HarnessError(f"javac {src} failed:\n{r.stdout}{r.stderr}")
+        os.replace(tmpdir / out.name, out)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+# The harness's own clients: the C ones and, as `java`, SocketClient.
+BUILDS = {**{c: Build((f"{c}.c",)) for c in C_CLIENTS}, "java": Build(("SocketClient.java",))}
+
+
+def build_clients(which: list[str] | None = None) -> None:
+    """Compile the harness's C clients and the Java client into target/e2e-bin, if stale."""
+    build(BUILDS, which)
 
 
 def client_command(client: str, extra: list[str] | None = None) -> tuple[list[str], str | None]:

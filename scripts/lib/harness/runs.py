@@ -86,8 +86,6 @@ def cache_dir() -> str:
     tests or with the user's real cache (a test that wants sharing sets its own)."""
     global _cache_dir
     if _cache_dir is None:
-        import atexit
-        import shutil
         _cache_dir = tempfile.mkdtemp(prefix="dnsfo-cache-")
         atexit.register(shutil.rmtree, _cache_dir, True)
     return _cache_dir

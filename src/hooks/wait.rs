@@ -288,15 +288,43 @@ fn keep_poll(s: &'static State, fds: *mut pollfd, nfds: nfds_t, n: c_int) -> c_i
     n
 }
 
+/// `poll` and its checking form: the wait with the time left, a steered socket's intermediate
+/// events held back.
+fn polling(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: c_int,
+    call: impl FnMut(&Until) -> c_int,
+) -> c_int {
+    waiting(Until::from_ms(timeout), call, |s, n| {
+        keep_poll(s, fds, nfds, n)
+    })
+}
+
+/// `ppoll` and its checking form, as [`polling`]; `call` gets the time left as a timespec.
+///
+/// # Safety
+/// `timeout` is null or points to a valid timespec (the program's argument).
+unsafe fn ppolling(
+    fds: *mut pollfd,
+    nfds: nfds_t,
+    timeout: *const timespec,
+    mut call: impl FnMut(*const timespec) -> c_int,
+) -> c_int {
+    // SAFETY: the caller's contract: the program's timespec, null or valid.
+    let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
+    waiting(
+        until,
+        |u| u.with_timespec(&mut call),
+        |s, n| keep_poll(s, fds, nfds, n),
+    )
+}
+
 hook! {
     fn poll(fds: *mut pollfd, nfds: nfds_t, timeout: c_int) -> c_int = sys::poll;
     take over if steering() => {
-        waiting(
-            Until::from_ms(timeout),
-            // SAFETY: forwarded with the time left.
-            |u| unsafe { sys::poll(fds, nfds, u.ms_left()) },
-            |s, n| keep_poll(s, fds, nfds, n),
-        )
+        // SAFETY: forwarded with the time left.
+        polling(fds, nfds, timeout, |u| unsafe { sys::poll(fds, nfds, u.ms_left()) })
     }
 }
 
@@ -309,12 +337,10 @@ hook! {
         fdslen: size_t,
     ) -> c_int = sys::__poll_chk;
     take over if steering() => {
-        waiting(
-            Until::from_ms(timeout),
+        polling(fds, nfds, timeout, |u| {
             // SAFETY: forwarded with the time left.
-            |u| unsafe { sys::__poll_chk(fds, nfds, u.ms_left(), fdslen) },
-            |s, n| keep_poll(s, fds, nfds, n),
-        )
+            unsafe { sys::__poll_chk(fds, nfds, u.ms_left(), fdslen) }
+        })
     }
 }
 
@@ -326,16 +352,8 @@ hook! {
         mask: *const libc::sigset_t,
     ) -> c_int = sys::ppoll;
     take over if steering() => {
-        // SAFETY: the program's timespec, null or valid.
-        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-        waiting(
-            until,
-            |u| {
-                // SAFETY: forwarded with the time left.
-                u.with_timespec(|p| unsafe { sys::ppoll(fds, nfds, p, mask) })
-            },
-            |s, n| keep_poll(s, fds, nfds, n),
-        )
+        // SAFETY: the program's timeout, null or valid; forwarded with the time left.
+        unsafe { ppolling(fds, nfds, timeout, |p| sys::ppoll(fds, nfds, p, mask)) }
     }
 }
 
@@ -349,16 +367,8 @@ hook! {
         fdslen: size_t,
     ) -> c_int = sys::__ppoll_chk;
     take over if steering() => {
-        // SAFETY: the program's timespec, null or valid.
-        let until = Until::from_duration(unsafe { duration_of_timespec(timeout) });
-        waiting(
-            until,
-            |u| {
-                // SAFETY: forwarded with the time left.
-                u.with_timespec(|p| unsafe { sys::__ppoll_chk(fds, nfds, p, mask, fdslen) })
-            },
-            |s, n| keep_poll(s, fds, nfds, n),
-        )
+        // SAFETY: the program's timeout, null or valid; forwarded with the time left.
+        unsafe { ppolling(fds, nfds, timeout, |p| sys::__ppoll_chk(fds, nfds, p, mask, fdslen)) }
     }
 }
 

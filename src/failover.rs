@@ -26,6 +26,7 @@ use crate::resolver;
 use crate::state::{State, FDS};
 use crate::stats;
 use crate::sys::{self, RawAddr};
+use dnsfo_core::outcome::{dead_after, errno_to_report, failover_of, is_dead_address_error};
 use dnsfo_core::route::{self, Route};
 use libc::c_int;
 use std::collections::VecDeque;
@@ -156,20 +157,6 @@ impl Drop for First {
             sys::close_fd(h);
         }
     }
-}
-
-/// An attempt abandoned while still pending counts as a failure only when it had at least this
-/// long to answer (see `dead_after`).
-const SLOW_IS_DEAD_MIN: Duration = Duration::from_millis(10);
-
-/// How long an abandoned attempt must have gone unanswered to count as dead, for a connect whose
-/// attempt delay is `delay`: the delay less an eighth. The slack is for programs with their own
-/// failover timer of the same length (node's happy eyeballs: 250 ms, like ours). Event loops run
-/// timers on a clock cached at the start of a loop turn, so theirs fires a little before ours
-/// would, and an address that stayed silent that long was not remembered: the program's next
-/// connect to it (its own next address, often the one dnsfo had moved it to) waited it out again.
-fn dead_after(delay: Duration) -> Duration {
-    delay.saturating_sub(delay / 8).max(SLOW_IS_DEAD_MIN)
 }
 
 /// `TCP_FASTOPEN_CONNECT` (linux/tcp.h): `connect` returns at once and the SYN leaves with the
@@ -618,7 +605,7 @@ fn nonblocking(
                     let slow = dead_after(s.config.attempt_delay);
                     record_with(s, &name, &outcomes, outcomes.len() - 1, slow);
                     if sys::canonical_ip(c.ip()) != sys::canonical_ip(addr.ip()) {
-                        let e = steer::errno_to_report(addr, &outcomes);
+                        let e = errno_to_report(addr, &outcomes);
                         FDS.update(fd, |st| st.report = Some(e));
                     }
                     return Decision::Return(-1, libc::EINPROGRESS);
@@ -647,12 +634,12 @@ fn nonblocking(
                 outcomes.push(dial::Outcome::settled(c, Err(e), t.elapsed()));
                 if queue.is_empty() {
                     record(s, &name, &outcomes);
-                    return Decision::Return(-1, steer::errno_to_report(addr, &outcomes));
+                    return Decision::Return(-1, errno_to_report(addr, &outcomes));
                 }
             }
         }
     }
-    Decision::Return(-1, steer::errno_to_report(addr, &outcomes))
+    Decision::Return(-1, errno_to_report(addr, &outcomes))
 }
 
 /// Steers the program's socket from its attempt to `own` (pending, or failed on the spot with
@@ -1058,19 +1045,6 @@ fn reresolve_later(name: &str, cell: steer::Answer) {
     });
 }
 
-/// Errors after which the address is dead and DNS may know better.
-pub fn is_dead_address_error(e: c_int) -> bool {
-    matches!(
-        e,
-        libc::ECONNREFUSED
-            | libc::ETIMEDOUT
-            | libc::EHOSTUNREACH
-            | libc::ENETUNREACH
-            | libc::EHOSTDOWN
-            | libc::ENETDOWN
-    )
-}
-
 pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
     let slow = dead_after(s.config.attempt_delay);
     record_with(s, name, outcomes, 0, slow);
@@ -1127,51 +1101,28 @@ fn record_with(s: &State, name: &str, outcomes: &[dial::Outcome], from: usize, s
     }
     share_winner(s, name, outcomes, slow);
     let news = &outcomes[from.min(outcomes.len())..];
-    if news.iter().all(|o| o.result.is_ok()) {
-        // The common case: a connect to the address that already is the winner. Nothing changes;
-        // a read lock tells, and threads connecting at once do not queue for the write lock.
-        let h = s.health.read();
-        if news.iter().all(|o| {
-            h.winner(name, o.addr.port()) == Some(o.addr.ip())
-                && h.dead_until(&o.addr, now).is_none()
-                && (o.rtt.is_none() || !h.rtt_wanted(&o.addr, now))
-        }) {
-            return;
-        }
+    if s.health.read().unchanged_by(name, news, now) {
+        return;
     }
-    let mut measured = Vec::new();
-    let mut h = s.health.write();
-    for o in outcomes.iter().skip(from) {
+    for o in news {
         let ms = o.elapsed.as_secs_f64() * 1000.0;
         match o.result {
-            Ok(()) => {
-                log::debug!("connect {name} {}: connected in {ms:.1} ms", o.addr);
-                h.record_success(name, o.addr);
-                if let Some(rtt) = o.rtt.filter(|_| h.rtt_wanted(&o.addr, now)) {
-                    h.record_rtt(o.addr, rtt, now);
-                    measured.push((o.addr, h.rtt(&o.addr).unwrap_or(rtt)));
-                }
-            }
-            Err(_) if o.abandoned => {
-                log::debug!(
-                    "connect {name} {}: no answer after {ms:.1} ms, abandoned",
-                    o.addr
-                );
-                if o.elapsed >= slow {
-                    h.record_failure(name, o.addr, s.config.dead_ttl, now);
-                }
-            }
-            Err(e) => {
-                log::debug!(
-                    "connect {name} {}: {} after {ms:.1} ms",
-                    o.addr,
-                    sys::errno_name(e)
-                );
-                h.record_failure(name, o.addr, s.config.dead_ttl, now);
-            }
+            Ok(()) => log::debug!("connect {name} {}: connected in {ms:.1} ms", o.addr),
+            Err(_) if o.abandoned => log::debug!(
+                "connect {name} {}: no answer after {ms:.1} ms, abandoned",
+                o.addr
+            ),
+            Err(e) => log::debug!(
+                "connect {name} {}: {} after {ms:.1} ms",
+                o.addr,
+                sys::errno_name(e)
+            ),
         }
     }
-    drop(h);
+    let measured = s
+        .health
+        .write()
+        .record_outcomes(name, news, slow, s.config.dead_ttl, now);
     for (addr, rtt) in measured {
         share_rtt(s, name, addr, rtt);
     }
@@ -1222,27 +1173,9 @@ fn share_rtt(s: &State, name: &str, addr: SocketAddr, rtt: plan::Rtt) {
 /// own resolver returns it).
 fn share_winner(s: &State, name: &str, outcomes: &[dial::Outcome], slow: Duration) {
     let Some(cache) = &s.cache else { return };
-    let Some(win) = outcomes.iter().find(|o| o.result.is_ok()) else {
-        return;
-    };
-    if !outcomes.iter().any(|o| o.result.is_err()) {
-        return;
+    if let Some((win, dead)) = failover_of(outcomes, slow) {
+        cache.store_failover(name, win.port(), win.ip(), &dead, s.config.dead_ttl);
     }
-    // Dead as the health memory counts it: refused or unreachable, or silent for long enough.
-    let mut dead: Vec<IpAddr> = Vec::new();
-    for o in outcomes {
-        let is_dead = o.result.is_err() && (!o.abandoned || o.elapsed >= slow);
-        if is_dead && o.addr.ip() != win.addr.ip() && !dead.contains(&o.addr.ip()) {
-            dead.push(o.addr.ip());
-        }
-    }
-    cache.store_failover(
-        name,
-        win.addr.port(),
-        win.addr.ip(),
-        &dead,
-        s.config.dead_ttl,
-    );
 }
 
 /// Counts a failover (some address won after another failed) and the kernel timeout it
@@ -1286,20 +1219,6 @@ impl WithScope for SocketAddr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn silence_counts_as_dead_a_little_before_the_delay_and_never_below_the_floor() {
-        let ms = Duration::from_millis;
-        // node's 250 ms timer, fired on its cached loop clock just before ours.
-        assert!(ms(249) >= dead_after(ms(250)));
-        assert!(ms(250) >= dead_after(ms(270)));
-        assert!(
-            ms(200) < dead_after(ms(250)),
-            "a much shorter wait is no proof"
-        );
-        assert_eq!(dead_after(ms(10)), SLOW_IS_DEAD_MIN);
-        assert_eq!(dead_after(Duration::ZERO), SLOW_IS_DEAD_MIN);
-    }
 
     #[test]
     fn send_timeout_roundtrip() {

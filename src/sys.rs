@@ -9,7 +9,7 @@
 use libc::{c_char, c_int, c_void, hostent, size_t, sockaddr, socklen_t};
 use std::ffi::CStr;
 use std::mem::{size_of, zeroed};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
 /// Resolves a symbol in the libraries loaded after dnsfo (`RTLD_NEXT`), once.
@@ -385,13 +385,7 @@ impl RawAddr {
     }
 }
 
-/// An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) is the IPv4 host it names.
-pub fn canonical_ip(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
-}
+pub use dnsfo_core::outcome::canonical_ip;
 
 pub fn connect_to(fd: c_int, addr: &RawAddr) -> Result<(), c_int> {
     // SAFETY: `addr` points to a valid sockaddr of `len` bytes.

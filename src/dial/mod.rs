@@ -17,7 +17,6 @@ pub mod watch;
 use crate::sys::{self, RawAddr};
 use libc::c_int;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 /// A socket option the program set (`setsockopt`), to set again on a replacement socket.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,73 +118,7 @@ impl Template {
     }
 }
 
-/// Errors about the socket or the call rather than the address: trying another address cannot
-/// help, and the program must see them as libc gave them.
-pub fn is_socket_error(e: c_int) -> bool {
-    matches!(
-        e,
-        libc::EBADF
-            | libc::ENOTSOCK
-            | libc::EISCONN
-            | libc::EFAULT
-            | libc::EINVAL
-            | libc::EPROTOTYPE
-            | libc::EALREADY
-    )
-}
-
-/// An attempt's "errno" when it failed but its error was deliberately left unread on the
-/// socket (for the program to read itself).
-pub const ERROR_LEFT_UNREAD: c_int = 0;
-
-/// One attempt's result, for the caller's health records and log.
-#[derive(Clone, Debug)]
-pub struct Outcome {
-    pub addr: SocketAddr,
-    /// `Ok` = connected; `Err(errno)` = failed; abandoned attempts carry `ETIMEDOUT`.
-    pub result: Result<(), c_int>,
-    pub elapsed: Duration,
-    /// Abandoned while still pending (another address won, or time ran out).
-    pub abandoned: bool,
-    /// The kernel's RTT for a connect that succeeded, when it was read.
-    pub rtt: Option<crate::plan::Rtt>,
-}
-
-impl Outcome {
-    /// An attempt that settled: connected (`Ok`) or failed with this errno.
-    pub fn settled(addr: SocketAddr, result: Result<(), c_int>, elapsed: Duration) -> Outcome {
-        Outcome {
-            addr,
-            result,
-            elapsed,
-            abandoned: false,
-            rtt: None,
-        }
-    }
-
-    /// A successful attempt whose RTT the kernel measured.
-    pub fn connected(
-        addr: SocketAddr,
-        elapsed: Duration,
-        rtt: Option<crate::plan::Rtt>,
-    ) -> Outcome {
-        Outcome {
-            rtt,
-            ..Outcome::settled(addr, Ok(()), elapsed)
-        }
-    }
-
-    /// An attempt given up while still pending (another address won, or time ran out).
-    pub fn abandoned(addr: SocketAddr, elapsed: Duration) -> Outcome {
-        Outcome {
-            addr,
-            result: Err(libc::ETIMEDOUT),
-            elapsed,
-            abandoned: true,
-            rtt: None,
-        }
-    }
-}
+pub use dnsfo_core::outcome::{is_socket_error, Outcome, ERROR_LEFT_UNREAD};
 
 #[cfg(test)]
 mod tests {

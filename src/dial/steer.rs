@@ -20,6 +20,7 @@
 
 use super::{is_socket_error, Outcome, Template};
 use crate::sys::{self, RawAddr};
+use dnsfo_core::outcome::errno_to_report;
 use dnsfo_core::schedule::{Deadlines, Expired, Schedule};
 use libc::c_int;
 use std::collections::VecDeque;
@@ -874,60 +875,5 @@ impl Drop for Steer {
         if let Some(i) = self.mark.take() {
             crate::copies::unmark(i);
         }
-    }
-}
-
-/// The errno the program would have seen: that of its own choice when it was tried to the end,
-/// else the first real failure.
-pub fn errno_to_report(chosen: SocketAddr, outcomes: &[Outcome]) -> c_int {
-    let chosen = sys::canonical_ip(chosen.ip());
-    let real = |o: &&Outcome| {
-        !o.abandoned && o.result.is_err() && o.result != Err(super::ERROR_LEFT_UNREAD)
-    };
-    outcomes
-        .iter()
-        .filter(real)
-        .find(|o| o.addr.ip() == chosen)
-        .or_else(|| outcomes.iter().find(real))
-        .and_then(|o| o.result.err())
-        .unwrap_or(libc::ECONNREFUSED)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn o(a: &str, r: Result<(), c_int>, abandoned: bool) -> Outcome {
-        Outcome {
-            addr: a.parse().unwrap(),
-            result: r,
-            elapsed: Duration::ZERO,
-            abandoned,
-            rtt: None,
-        }
-    }
-
-    #[test]
-    fn reports_the_programs_own_error() {
-        let outs = [
-            o("127.0.0.3:80", Err(libc::EHOSTUNREACH), false),
-            o("127.0.0.2:80", Err(libc::ECONNREFUSED), false),
-        ];
-        assert_eq!(
-            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
-            libc::ECONNREFUSED
-        );
-        assert_eq!(
-            errno_to_report("127.0.0.9:80".parse().unwrap(), &outs),
-            libc::EHOSTUNREACH
-        );
-        let outs = [
-            o("127.0.0.2:80", Err(libc::ETIMEDOUT), true),
-            o("127.0.0.3:80", Err(libc::ENETUNREACH), false),
-        ];
-        assert_eq!(
-            errno_to_report("127.0.0.2:80".parse().unwrap(), &outs),
-            libc::ENETUNREACH
-        );
     }
 }

@@ -101,7 +101,8 @@ unsafe fn carry_out(
 /// After libc answered a connect on a socket whose steer failed everywhere: the program is told
 /// the error of its own address rather than that of the last one tried.
 fn translate(fd: c_int, r: c_int) -> c_int {
-    if r == -1 && fdtable::any_special() && failover::is_dead_address_error(sys::errno()) {
+    if r == -1 && fdtable::any_special() && dnsfo_core::outcome::is_dead_address_error(sys::errno())
+    {
         let e = sys::errno();
         let report = inside(|_| failover::take_report(fd)).flatten();
         sys::set_errno(report.unwrap_or(e));

@@ -9,6 +9,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::outcome::Outcome;
 pub use crate::plan::Rtt;
 
 /// Penalties grow ×2 per consecutive failure, up to this factor of the base TTL.
@@ -179,10 +180,90 @@ impl Health {
             },
         );
     }
+
+    /// Would recording `outcomes` for `name` change nothing? Each connected to the address that
+    /// already is the winner, none is known dead, and none brings an RTT sample that is due: the
+    /// common case, told under a read lock, so threads connecting at once do not queue for the
+    /// write lock.
+    pub fn unchanged_by(&self, name: &str, outcomes: &[Outcome], now: Instant) -> bool {
+        outcomes.iter().all(|o| {
+            o.result.is_ok()
+                && self.winner(name, o.addr.port()) == Some(o.addr.ip())
+                && self.dead_until(&o.addr, now).is_none()
+                && (o.rtt.is_none() || !self.rtt_wanted(&o.addr, now))
+        })
+    }
+
+    /// Records a connect's outcomes for `name`: a success makes its address the winner (and
+    /// brings its RTT sample when one is due), a failure marks the address dead for `dead_ttl`
+    /// (growing on repeats), an attempt abandoned unanswered counts as a failure once it went
+    /// unanswered for `slow` ([`Outcome::says_dead`]). Returns the RTTs that changed, smoothed,
+    /// for the caller to share.
+    pub fn record_outcomes(
+        &mut self,
+        name: &str,
+        outcomes: &[Outcome],
+        slow: Duration,
+        dead_ttl: Duration,
+        now: Instant,
+    ) -> Vec<(SocketAddr, Rtt)> {
+        let mut measured = Vec::new();
+        for o in outcomes {
+            if o.result.is_ok() {
+                self.record_success(name, o.addr);
+                if let Some(rtt) = o.rtt.filter(|_| self.rtt_wanted(&o.addr, now)) {
+                    self.record_rtt(o.addr, rtt, now);
+                    measured.push((o.addr, self.rtt(&o.addr).unwrap_or(rtt)));
+                }
+            } else if o.says_dead(slow) {
+                self.record_failure(name, o.addr, dead_ttl, now);
+            }
+        }
+        measured
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn outcomes_teach_the_winner_the_dead_and_due_rtts_and_a_repeat_changes_nothing() {
+        use super::*;
+        use crate::outcome::Outcome;
+        let now = Instant::now();
+        let ms = Duration::from_millis;
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let rtt = Rtt {
+            srtt_us: 900,
+            var_us: 100,
+        };
+        let outs = [
+            Outcome::abandoned(a("127.0.0.2:80"), ms(250)),
+            Outcome::abandoned(a("127.0.0.4:80"), ms(20)),
+            Outcome::settled(a("127.0.0.5:80"), Err(libc::ECONNREFUSED), ms(1)),
+            Outcome::connected(a("127.0.0.3:80"), ms(1), Some(rtt)),
+        ];
+        let mut h = Health::default();
+        assert!(!h.unchanged_by("svc", &outs[3..], now));
+        let measured = h.record_outcomes("svc", &outs, ms(200), ms(30_000), now);
+        assert_eq!(measured, vec![(a("127.0.0.3:80"), rtt)]);
+        assert_eq!(h.winner("svc", 80), Some("127.0.0.3".parse().unwrap()));
+        assert!(
+            h.dead_until(&a("127.0.0.2:80"), now).is_some(),
+            "silent long enough"
+        );
+        assert!(h.dead_until(&a("127.0.0.5:80"), now).is_some(), "refused");
+        assert!(
+            h.dead_until(&a("127.0.0.4:80"), now).is_none(),
+            "abandoned too soon"
+        );
+        // The same success again, its RTT sampled just now: nothing to write.
+        assert!(h.unchanged_by("svc", &outs[3..], now));
+        assert!(
+            !h.unchanged_by("svc", &outs[2..], now),
+            "a failure always teaches"
+        );
+    }
+
     #[test]
     fn rtt_is_smoothed_sampled_now_and_then_and_bounded_by_the_slowest() {
         let mut h = Health::default();

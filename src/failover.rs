@@ -992,36 +992,14 @@ fn capture(fd: c_int, domain: c_int, status_flags: c_int) -> Option<Template> {
     })
 }
 
-/// The planned addresses the program's socket can reach, with the program's port (and, on its
-/// own address, its IPv6 flow label and scope), in the order its socket can take them.
-///
-/// An `AF_INET6` socket that has made an attempt to an IPv4 peer (`::ffff:a.b.c.d`) keeps the
-/// kernel's IPv4 handling: a later connect of it to a native IPv6 peer stays in `SYN_SENT` for
-/// good (seen on Linux 6.x). So after the program's own IPv4 address only IPv4 addresses follow,
-/// and after its own IPv6 address the IPv6 ones come first.
+/// The planned addresses the program's socket can reach (`plan::reachable`).
 fn reachable(
     tmpl: &Template,
     order: &[IpAddr],
     chosen: IpAddr,
     addr: SocketAddr,
 ) -> Vec<SocketAddr> {
-    let mut out: Vec<SocketAddr> = order
-        .iter()
-        .filter(|ip| **ip == chosen || tmpl.can_reach(**ip))
-        .filter(|ip| !(tmpl.domain == libc::AF_INET6 && chosen.is_ipv4() && ip.is_ipv6()))
-        .map(|&ip| {
-            if ip == chosen {
-                SocketAddr::new(ip, addr.port()).with_scope_of(addr)
-            } else {
-                SocketAddr::new(ip, addr.port())
-            }
-        })
-        .collect();
-    if tmpl.domain == libc::AF_INET6 && chosen.is_ipv6() {
-        // Stable: the plan's order within each family stays.
-        out.sort_by_key(|a| a.ip().is_ipv4());
-    }
-    out
+    plan::reachable(tmpl.reach(), order, chosen, addr)
 }
 
 /// Asks DNS again for a steer, in the background: the answer is recorded, and handed to the
@@ -1196,24 +1174,6 @@ fn note_stats(outcomes: &[dial::Outcome]) -> Option<(SocketAddr, SocketAddr)> {
     let spent = spent.as_millis() as u64;
     stats::add(&stats::SAVED_MS, stats::saved_by_failover_ms(silent, spent));
     failed
-}
-
-trait WithScope {
-    fn with_scope_of(self, other: SocketAddr) -> SocketAddr;
-}
-
-impl WithScope for SocketAddr {
-    /// Keeps the program's IPv6 flow label and scope id on its own address.
-    fn with_scope_of(self, other: SocketAddr) -> SocketAddr {
-        match (self, other) {
-            (SocketAddr::V6(mut a), SocketAddr::V6(o)) if IpAddr::V6(*o.ip()) == self.ip() => {
-                a.set_flowinfo(o.flowinfo());
-                a.set_scope_id(o.scope_id());
-                SocketAddr::V6(a)
-            }
-            _ => self,
-        }
-    }
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 //! health checkers that probe each address see each address. Must
 //! never: do I/O, read clocks or globals, or return an address that is not in `known`.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// Everything the planner looks at for one connect.
@@ -60,6 +60,75 @@ pub fn plan(input: &Input) -> Vec<IpAddr> {
     }
     dead.sort();
     out.extend(dead.into_iter().map(|(_, _, ip)| ip));
+    out
+}
+
+/// The program's socket, as far as which peers it can reach goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reach {
+    /// An `AF_INET6` socket (else `AF_INET`).
+    pub v6: bool,
+    /// `IPV6_V6ONLY` on an `AF_INET6` socket: no IPv4 peers through `::ffff:a.b.c.d`.
+    pub v6only: bool,
+    /// The address the program bound it to, if any (port aside).
+    pub bind: Option<IpAddr>,
+}
+
+impl Reach {
+    /// Can the socket reach `ip` as it is: the same family, or IPv4 through an `AF_INET6`
+    /// socket that is not v6-only, from a source address of the peer's family (or none)? The
+    /// program's socket is never replaced, so an address it cannot reach is not tried at all.
+    pub fn can_reach(&self, ip: IpAddr) -> bool {
+        let family = match ip {
+            IpAddr::V4(_) => !self.v6 || !self.v6only,
+            IpAddr::V6(_) => self.v6,
+        };
+        let source = match self.bind.map(crate::outcome::canonical_ip) {
+            None => true,
+            Some(b) if b.is_unspecified() => true,
+            Some(b) => b.is_ipv4() == ip.is_ipv4(),
+        };
+        family && source
+    }
+}
+
+/// The planned addresses (`order`) that the program's socket can reach, with the program's
+/// port (and, on its own address `chosen`, its IPv6 flow label and scope: `addr` is what it
+/// passed to `connect`), in the order its socket can take them.
+///
+/// An `AF_INET6` socket that has made an attempt to an IPv4 peer (`::ffff:a.b.c.d`) keeps the
+/// kernel's IPv4 handling: a later connect of it to a native IPv6 peer stays in `SYN_SENT` for
+/// good (seen on Linux 6.x). So after the program's own IPv4 address only IPv4 addresses follow,
+/// and after its own IPv6 address the IPv6 ones come first.
+pub fn reachable(
+    sock: Reach,
+    order: &[IpAddr],
+    chosen: IpAddr,
+    addr: SocketAddr,
+) -> Vec<SocketAddr> {
+    let mut out: Vec<SocketAddr> = order
+        .iter()
+        .filter(|ip| **ip == chosen || sock.can_reach(**ip))
+        .filter(|ip| !(sock.v6 && chosen.is_ipv4() && ip.is_ipv6()))
+        .map(|&ip| {
+            let a = SocketAddr::new(ip, addr.port());
+            match (a, addr) {
+                // The program's own IPv6 address keeps its flow label and scope id.
+                (SocketAddr::V6(mut a6), SocketAddr::V6(o))
+                    if ip == chosen && IpAddr::V6(*o.ip()) == ip =>
+                {
+                    a6.set_flowinfo(o.flowinfo());
+                    a6.set_scope_id(o.scope_id());
+                    SocketAddr::V6(a6)
+                }
+                _ => a,
+            }
+        })
+        .collect();
+    if sock.v6 && chosen.is_ipv6() {
+        // Stable: the plan's order within each family stays.
+        out.sort_by_key(|a| a.ip().is_ipv4());
+    }
     out
 }
 
@@ -135,6 +204,81 @@ pub fn attempt_delay(history: Option<Rtt>, min: Duration, max: Duration) -> Dura
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bind_limits_reach() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let r = |v6, v6only, bind: Option<&str>| Reach {
+            v6,
+            v6only,
+            bind: bind.map(ip),
+        };
+        let (v4, v6) = (ip("127.0.0.2"), ip("::1"));
+        let t = r(false, false, Some("127.0.0.1"));
+        assert!(t.can_reach(v4));
+        assert!(
+            !t.can_reach(v6),
+            "an AF_INET socket cannot reach an IPv6 peer"
+        );
+        let t = r(true, false, Some("::"));
+        assert!(t.can_reach(v4) && t.can_reach(v6));
+        let t = r(true, true, Some("::1"));
+        assert!(!t.can_reach(v4) && t.can_reach(v6));
+        let t = r(true, false, Some("::1"));
+        assert!(
+            !t.can_reach(v4),
+            "a socket bound to ::1 cannot reach an IPv4 peer"
+        );
+        let t = r(true, false, Some("::ffff:127.0.0.1"));
+        assert!(t.can_reach(v4) && !t.can_reach(v6));
+    }
+
+    #[test]
+    fn reachable_keeps_the_sockets_family_rules_and_the_programs_scope() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let order = [ip("::2"), ip("127.0.0.3"), ip("::3"), ip("127.0.0.4")];
+        let v6 = Reach {
+            v6: true,
+            v6only: false,
+            bind: None,
+        };
+        // Its own address IPv6: IPv6 first, then IPv4 (through ::ffff:), the plan's order kept
+        // within each family; the program's scope id stays on its own address.
+        let own: SocketAddr = "[::2%7]:80".parse().unwrap();
+        let got = reachable(v6, &order, ip("::2"), own);
+        let want: Vec<SocketAddr> = ["[::2%7]:80", "[::3]:80", "127.0.0.3:80", "127.0.0.4:80"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(got, want);
+        // After an IPv4 attempt an AF_INET6 socket stays IPv4.
+        let got = reachable(
+            v6,
+            &order,
+            ip("127.0.0.3"),
+            "[::ffff:127.0.0.3]:80".parse().unwrap(),
+        );
+        assert!(got.iter().all(|a| a.is_ipv4()), "{got:?}");
+        // An AF_INET socket reaches IPv4 only; v6-only reaches IPv6 only.
+        let v4 = Reach {
+            v6: false,
+            v6only: false,
+            bind: None,
+        };
+        assert!(
+            reachable(v4, &order, ip("127.0.0.3"), "127.0.0.3:80".parse().unwrap())
+                .iter()
+                .all(|a| a.is_ipv4())
+        );
+        let only = Reach {
+            v6: true,
+            v6only: true,
+            bind: None,
+        };
+        assert!(reachable(only, &order, ip("::2"), own)
+            .iter()
+            .all(|a| a.is_ipv6()));
+    }
+
     #[test]
     fn attempt_delay_follows_rtt_within_bounds() {
         let ms = Duration::from_millis;

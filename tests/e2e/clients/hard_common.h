@@ -1,4 +1,4 @@
-/* Shared helpers of the hardening clients (tests/e2e/hardening.py, issue 5). */
+/* Shared helpers of the hardening clients (tests/e2e/hardening/, issue 5). */
 #ifndef HARD_COMMON_H
 #define HARD_COMMON_H
 #include "common.h"

@@ -4,8 +4,8 @@
 // net.Dial("tcp", NAME:PORT) with a 3 s timeout (Go tries every address itself), reads the banner
 // line: stdout `GOT <banner>` (exit 0) or `ERR <errno name>` (exit 1). On stderr, before that,
 // `MAPS libdnsfo=<true|false>`: whether libdnsfo.so is mapped into this process.
-// Built twice by tests/e2e/hardening.py: CGO_ENABLED=0 -tags netgo (static, pure Go resolver)
-// and CGO_ENABLED=1 -tags netcgo (dynamic, libc's getaddrinfo).
+// Built twice by tests/e2e/hardening/bypass.py: CGO_ENABLED=0 -tags netgo (static, pure Go
+// resolver) and CGO_ENABLED=1 -tags netcgo (dynamic, libc's getaddrinfo).
 package main
 
 import (

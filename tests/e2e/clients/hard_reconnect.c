@@ -1,5 +1,5 @@
 /* Repeated connects and odd addresses (issue 5 item 8): every case prints
- * `C <case> <step>=<rc>/<errno> ...`; tests/e2e/hardening.py compares dnsfo's lines with libc's.
+ * `C <case> <step>=<rc>/<errno> ...`; tests/hardening/lookup.rs compares dnsfo's lines with libc's.
  *   hard_reconnect NAME_UP NAME_DEAD PORT
  * NAME_UP: first address up (both with and without dnsfo connect there); NAME_DEAD: every address
  * refused. Both are resolved first, so dnsfo knows every address used below. */

@@ -81,7 +81,7 @@ for _new in ("tcp", "pair"):
 # Building the C and Java clients (cached in target/e2e-bin)
 # --------------------------------------------------------------------------------------------
 
-EV_BUILDS = {**{c: H.Build((f"{c}.c",), "ev_common.h") for c in EV_C},
+EV_BUILDS = {**{c: H.Build((f"{c}.c",), ("ev_common.h",)) for c in EV_C},
              "ev_nio": H.Build(("ev_nio.java",))}
 
 

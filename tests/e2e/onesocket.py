@@ -49,7 +49,7 @@ SRC = HERE / "clients"
 BIN = H.BIN_DIR
 
 # binary -> (sources, extra cflags, libs)
-B = functools.partial(H.Build, header="os_common.h")
+B = functools.partial(H.Build, deps=("os_common.h",))
 BUILDS: dict[str, H.Build] = {
     "os_copy": B(("os_copy.c",)),
     "os_exec_helper": B(("os_exec_helper.c",)),

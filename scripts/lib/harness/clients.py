@@ -70,16 +70,19 @@ def compile_c(out: Path, srcs: list[Path], deps: list[Path] | None = None,
 
 @dataclasses.dataclass(frozen=True)
 class Build:
-    """How one client is built into BIN_DIR: C sources (cc) or one Java source (javac, giving
-    `<stem>.class`), all in CLIENT_SRC, with a header every C source includes."""
+    """How one client is built into BIN_DIR: C sources (cc; a shared object with `shared`) or
+    one Java source (javac, giving `<stem>.class`), all in CLIENT_SRC. `deps`: what else makes
+    the output stale (headers in CLIENT_SRC, or absolute paths such as a library it links)."""
     srcs: tuple[str, ...]
-    header: str | None = "common.h"
+    deps: tuple[str, ...] = ("common.h",)
     cflags: tuple[str, ...] = ()
     libs: tuple[str, ...] = ()
+    shared: bool = False
 
 
 def build(clients: dict[str, Build], which=None) -> None:
-    """Compile `clients` (those named in `which`, else all) into BIN_DIR, each only if stale.
+    """Compile `clients` (those named in `which`, else all) into BIN_DIR, each only if stale,
+    in the order of `clients` (a library before the programs linking it).
 
     Every suite's builder is this one: safe from parallel tests (one file lock serialises
     builders, outputs appear atomically).
@@ -95,9 +98,8 @@ def build(clients: dict[str, Build], which=None) -> None:
             if srcs[0].suffix == ".java":
                 _javac(srcs[0])
             else:
-                deps = [CLIENT_SRC / b.header] if b.header else []
-                compile_c(BIN_DIR / name, srcs, deps=deps, cflags=list(b.cflags),
-                          libs=list(b.libs))
+                compile_c(BIN_DIR / name, srcs, deps=[CLIENT_SRC / d for d in b.deps],
+                          cflags=list(b.cflags), libs=list(b.libs), shared=b.shared)
 
 
 def _javac(src: Path) -> None:

@@ -10,7 +10,7 @@ measured about that run alone. Nothing here judges: tests/hardening/ asserts.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import functools
 import shutil
 import socket
 import sys
@@ -36,29 +36,26 @@ SILENT_FIRST = ["silent:127.0.0.2", "up:127.0.0.3"]
 # --------------------------------------------------------------------------------------------
 
 
-def cc(out: Path, srcs: list[Path], extra: list[str], shared: bool = False) -> None:
-    H.compile_c(out, srcs, deps=[SRC / "hard_common.h", SRC / "common.h"],
-                cflags=["-g", "-pthread"], libs=extra, shared=shared)
+HARD = functools.partial(H.Build, deps=("hard_common.h", "common.h"), cflags=("-g", "-pthread"))
+HARD_C = ("hard_flap", "hard_fork", "hard_gai", "hard_limits", "hard_oom", "hard_quiet",
+          "hard_reconnect", "hard_tfo", "hard_threads")
+BUILDS = {
+    **{c: HARD((f"{c}.c",)) for c in HARD_C},
+    "libhard_ctorlib.so": HARD(("hard_ctorlib.c",), shared=True),
+    "hard_reentry": HARD(("hard_reentry.c",), libs=(f"-L{BIN}", "-Wl,--no-as-needed",
+                                                    "-lhard_ctorlib", f"-Wl,-rpath,{BIN}")),
+    # linked against the library itself (DT_NEEDED by absolute path): LD_PRELOAD is ignored for
+    # setuid programs, a DT_NEEDED entry is not. (Rebuilt when that library changes.)
+    "hard_secure": HARD(("hard_secure.c",), deps=("hard_common.h", "common.h", str(H.lib_path())),
+                        libs=(str(H.lib_path()),)),
+    "hard_uring": HARD(("hard_uring.c",), libs=("-luring",)),
+}
 
 
 def build(which: list[str]) -> None:
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for c in which:
-            if c == "hard_reentry":
-                lib = BIN / "libhard_ctorlib.so"
-                cc(lib, [SRC / "hard_ctorlib.c"], [], shared=True)
-                cc(BIN / c, [SRC / f"{c}.c"],
-                   [f"-L{BIN}", "-Wl,--no-as-needed", "-lhard_ctorlib", f"-Wl,-rpath,{BIN}"])
-            elif c == "hard_secure":
-                # linked against the library itself (DT_NEEDED by absolute path): LD_PRELOAD is
-                # ignored for setuid programs, a DT_NEEDED entry is not.
-                cc(BIN / c, [SRC / "hard_secure.c"], [str(H.lib_path())])
-            elif c == "hard_uring":
-                cc(BIN / c, [SRC / "hard_uring.c"], ["-luring"])
-            else:
-                cc(BIN / c, [SRC / f"{c}.c"], [])
+    """Compile these hard_* clients (and what they link) into target/e2e-bin if stale."""
+    need = ["libhard_ctorlib.so", *which] if "hard_reentry" in which else which
+    H.build(BUILDS, need)
 
 
 def b(name: str) -> str:

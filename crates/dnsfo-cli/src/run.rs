@@ -1,5 +1,6 @@
-//! `dnsfo run [options] [--] program [args...]`: the same as `scripts/dnsfo-run`, plus a warning
-//! when the program is one that `LD_PRELOAD` cannot reach (statically linked, or Go).
+//! `dnsfo run [options] [--] program [args...]`: the same as `scripts/dnsfo-run`; a program
+//! that `LD_PRELOAD` cannot reach (statically linked, or Go) runs under the supervisor
+//! (`dnsfo_supervise`) instead, and a set-user-ID one with a warning.
 //!
 //! Finds the library, appends it to `LD_PRELOAD`, sets the `DNSFO_*` variables the options ask
 //! for, then `exec`s the program (same pid, same stdin/stdout/stderr).
@@ -18,8 +19,9 @@ Usage: dnsfo run [options] [--] program [args...]
 
 Run PROGRAM with libdnsfo.so preloaded: a TCP connect to a dead address of a name with several
 addresses lands on a live address of the same name; the winner is remembered. The same as
-dnsfo-run, plus a warning (the program still runs) when PROGRAM is statically linked or a Go
-binary, which dnsfo cannot reach.
+dnsfo-run. A program that LD_PRELOAD cannot reach (statically linked, or Go) runs under the
+supervisor instead: its connects are handed to dnsfo by a seccomp filter and steered from
+outside the process, with the same rules (said on stderr unless -q).
 
 Options:
   --attempt-delay MS   delay before trying the next address (DNSFO_ATTEMPT_DELAY_MS;
@@ -32,7 +34,10 @@ Options:
   --log-file PATH      append the log to PATH (DNSFO_LOG_FILE); turns on debug logging
                        unless DNSFO_LOG or -v already sets a level
   --disable            preload the library but make it a pure pass-through (DNSFO_DISABLE=1)
-  -q, --quiet          no warning about programs dnsfo cannot reach
+  --supervise          always use the supervisor (seccomp), never LD_PRELOAD
+  --no-supervise       never use the supervisor: LD_PRELOAD only (a warning when it
+                       cannot reach the program)
+  -q, --quiet          no note or warning about how dnsfo reaches the program
   -h, --help           show this help and exit
   -V, --version        show the version and exit
 
@@ -43,7 +48,8 @@ Library: $DNSFO_LIB if set; else ../lib/dnsfo/libdnsfo.so or ../lib/libdnsfo.so 
 dnsfo executable (installed layout); else libdnsfo.so beside it in a cargo target directory
 (target/release). The library is appended to any LD_PRELOAD.
 
-Exit status: the program's own; 2 for a usage error; 125 if the library cannot be found;
+Exit status: the program's own (under the supervisor, 128+N if signal N ended it); 2 for a
+usage error; 125 if the library cannot be found;
 126 if the program is not executable; 127 if the program is not found.
 ";
 
@@ -55,6 +61,8 @@ struct Opts {
     log_file: Option<OsString>,
     disable: bool,
     quiet: bool,
+    /// `--supervise` / `--no-supervise`; `None`: the supervisor when LD_PRELOAD cannot reach it.
+    supervise: Option<bool>,
 }
 
 enum Parsed {
@@ -71,6 +79,7 @@ fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
         log_file: None,
         disable: false,
         quiet: false,
+        supervise: None,
     };
     let mut p = Parser::new(argv);
     let mut program: Vec<OsString> = Vec::new();
@@ -108,6 +117,10 @@ fn parse(argv: Vec<OsString>) -> Result<Parsed, String> {
                 "--disable" => {
                     args::no_value(&name, &inline)?;
                     o.disable = true;
+                }
+                "--supervise" | "--no-supervise" => {
+                    args::no_value(&name, &inline)?;
+                    o.supervise = Some(name == "--supervise");
                 }
                 "-q" | "--quiet" => {
                     args::no_value(&name, &inline)?;
@@ -163,6 +176,19 @@ pub fn main(argv: Vec<OsString>) -> u8 {
             }
         }
     };
+    let settings = settings(&o);
+    if let Some(why) = supervisor_wanted(&o, &path) {
+        if let Some(why) = why.filter(|_| !o.quiet) {
+            eprintln!(
+                "dnsfo: {} {why}: supervising its connects from outside the process (seccomp) instead of LD_PRELOAD.",
+                path.display()
+            );
+        }
+        for (k, v) in &settings {
+            std::env::set_var(k, v);
+        }
+        return dnsfo_supervise::supervise(&program);
+    }
     let lib = match find_lib() {
         Ok(l) => l,
         Err(msg) => {
@@ -187,27 +213,7 @@ pub fn main(argv: Vec<OsString>) -> u8 {
         "LD_PRELOAD",
         appended_preload(std::env::var_os("LD_PRELOAD"), &lib),
     );
-    if let Some(ms) = o.attempt_delay {
-        cmd.env("DNSFO_ATTEMPT_DELAY_MS", ms.to_string());
-    }
-    if let Some(ms) = o.timeout {
-        cmd.env("DNSFO_CONNECT_TIMEOUT_MS", ms.to_string());
-    }
-    if let Some(ms) = o.dead_ttl {
-        cmd.env("DNSFO_DEAD_TTL_MS", ms.to_string());
-    }
-    if o.disable {
-        cmd.env("DNSFO_DISABLE", "1");
-    }
-    let log_level_set = std::env::var_os("DNSFO_LOG").is_some_and(|v| !v.is_empty());
-    if o.verbose || (o.log_file.is_some() && !log_level_set) {
-        cmd.env("DNSFO_LOG", "debug");
-    }
-    if let Some(f) = &o.log_file {
-        // Absolute, so a program that changes directory still writes to the same file.
-        let abs = std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f));
-        cmd.env("DNSFO_LOG_FILE", abs);
-    }
+    cmd.envs(settings);
     let err = cmd.exec();
     let code = match err.raw_os_error() {
         Some(libc::ENOENT) => 127,
@@ -215,6 +221,72 @@ pub fn main(argv: Vec<OsString>) -> u8 {
     };
     eprintln!("dnsfo run: {}: {err}", path.display());
     code
+}
+
+/// The `DNSFO_*` variables the options ask for.
+fn settings(o: &Opts) -> Vec<(&'static str, OsString)> {
+    let mut v: Vec<(&'static str, OsString)> = Vec::new();
+    let mut ms = |k, x: Option<u64>| {
+        if let Some(x) = x {
+            v.push((k, x.to_string().into()));
+        }
+    };
+    ms("DNSFO_ATTEMPT_DELAY_MS", o.attempt_delay);
+    ms("DNSFO_CONNECT_TIMEOUT_MS", o.timeout);
+    ms("DNSFO_DEAD_TTL_MS", o.dead_ttl);
+    if o.disable {
+        v.push(("DNSFO_DISABLE", "1".into()));
+    }
+    let log_level_set = std::env::var_os("DNSFO_LOG").is_some_and(|v| !v.is_empty());
+    if o.verbose || (o.log_file.is_some() && !log_level_set) {
+        v.push(("DNSFO_LOG", "debug".into()));
+    }
+    if let Some(f) = &o.log_file {
+        // Absolute, so a program that changes directory still writes to the same file.
+        let abs = std::path::absolute(f).unwrap_or_else(|_| PathBuf::from(f));
+        v.push(("DNSFO_LOG_FILE", abs.into()));
+    }
+    v
+}
+
+/// Should the program run under the supervisor (`dnsfo_supervise`) rather than with the
+/// library? `Some(Some(why))`: yes, chosen because LD_PRELOAD cannot reach it (said on stderr);
+/// `Some(None)`: yes, asked for. Never for a set-user-ID program (the supervisor's
+/// `no_new_privs` would take its privileges), nor where the kernel cannot.
+fn supervisor_wanted(o: &Opts, path: &Path) -> Option<Option<&'static str>> {
+    if o.disable || o.supervise == Some(false) {
+        return None;
+    }
+    let why = match o.supervise {
+        Some(true) => None,
+        _ => Some(supervised_kind(path)?),
+    };
+    if let Some(secure) = secure_execution(path) {
+        if !o.quiet {
+            eprintln!(
+                "dnsfo: {} {secure}; no supervisor either (it would lose its privileges).",
+                path.display()
+            );
+        }
+        return None;
+    }
+    if let Err(e) = dnsfo_supervise::available() {
+        if !o.quiet {
+            eprintln!("dnsfo: cannot supervise {}: {e}.", path.display());
+        }
+        return None;
+    }
+    Some(why)
+}
+
+/// What makes the program one the library cannot reach but the supervisor can: statically
+/// linked, or Go.
+fn supervised_kind(path: &Path) -> Option<&'static str> {
+    match elf::inspect(path).ok()? {
+        Kind::Elf(e) if e.go => Some("is a Go program"),
+        Kind::Elf(e) if !e.interp => Some("is statically linked"),
+        _ => None,
+    }
 }
 
 /// Does the program (`env -i`, `sudo`) start the real one without the environment dnsfo is in?

@@ -83,7 +83,11 @@ impl Reach {
             IpAddr::V4(_) => !self.v6 || !self.v6only,
             IpAddr::V6(_) => self.v6,
         };
-        let source = match self.bind.map(crate::outcome::canonical_ip) {
+        let unmapped = |ip: IpAddr| match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let source = match self.bind.map(unmapped) {
             None => true,
             Some(b) if b.is_unspecified() => true,
             Some(b) => b.is_ipv4() == ip.is_ipv4(),

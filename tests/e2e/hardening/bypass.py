@@ -5,17 +5,11 @@ into target/e2e-bin, GOCACHE under target/); when one is missing the case report
 
 from __future__ import annotations
 
-import fcntl
-import os
-import shutil
-import struct
-import subprocess
 from pathlib import Path
 
-from common import (BIN, PORT, REFUSED_FIRST, REPO, SRC, H, World, b, both, build, fact, run)
+from common import PORT, REFUSED_FIRST, H, World, b, both, build, fact, run
 
 LIBURING_H = Path("/usr/include/liburing.h")
-GO_DIR = REPO / "target" / "e2e-go"  # GOCACHE and GOPATH: nothing written to $HOME
 
 
 def case_io_uring() -> None:
@@ -43,55 +37,11 @@ def case_io_uring() -> None:
             timeout=15)
 
 
-def go_tool() -> str | None:
-    return shutil.which("go") or next((g for g in ("/usr/lib/go/bin/go", "/usr/lib/go-1.19/bin/go")
-                                       if os.access(g, os.X_OK)), None)
-
-
-def build_go(go: str) -> dict[str, Path]:
-    """tests/e2e/clients/hard_go.go built twice (cached by mtime, flock'ed): "static"
-    (CGO_ENABLED=0, pure Go resolver) and "cgo" (CGO_ENABLED=1 -tags netcgo: dynamic, libc's
-    getaddrinfo). Offline (GOPROXY=off); GOCACHE/GOPATH under target/."""
-    src = SRC / "hard_go.go"
-    outs = {"static": BIN / "hard_go_static", "cgo": BIN / "hard_go_cgo"}
-    BIN.mkdir(parents=True, exist_ok=True)
-    with open(BIN / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for kind, out in outs.items():
-            if H.fresh(out, src):
-                continue
-            env = {k: v for k, v in os.environ.items()
-                   if not k.startswith("GO") and k != "LD_PRELOAD"}
-            env.update(GOCACHE=str(GO_DIR / "cache"), GOPATH=str(GO_DIR / "path"), GOENV="off",
-                       GOPROXY="off", GOFLAGS="", GO111MODULE="on",
-                       CGO_ENABLED="1" if kind == "cgo" else "0")
-            tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-            tags = "netcgo" if kind == "cgo" else "netgo"
-            cmd = [go, "build", "-trimpath", "-tags", tags, "-o", str(tmp), str(src)]
-            r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=BIN)
-            if r.returncode != 0:
-                raise H.HarnessError(
-                    f"building {out.name} failed:\n{' '.join(cmd)}\n{r.stdout}{r.stderr}")
-            os.replace(tmp, out)
-    return outs
-
-
-def elf_interp(path: Path) -> str | None:
-    """The ELF program interpreter (PT_INTERP) of a 64-bit little-endian executable: None for a
-    static one (which ignores LD_PRELOAD)."""
-    data = path.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise H.HarnessError(f"{path}: not a 64-bit little-endian ELF file")
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    for i in range(phnum):
-        off = phoff + i * phentsize
-        p_type, = struct.unpack_from("<I", data, off)
-        if p_type == 3:  # PT_INTERP
-            o, = struct.unpack_from("<Q", data, off + 8)
-            sz, = struct.unpack_from("<Q", data, off + 32)
-            return data[o:o + sz].rstrip(b"\0").decode()
-    return None
+def build_go() -> dict[str, Path]:
+    """tests/e2e/clients/hard_go.go built twice: "static" (CGO_ENABLED=0, pure Go resolver) and
+    "cgo" (CGO_ENABLED=1 -tags netcgo: dynamic, libc's getaddrinfo)."""
+    return {"static": H.build_go("hard_go_static", "hard_go.go", tags=("netgo",)),
+            "cgo": H.build_go("hard_go_cgo", "hard_go.go", cgo=True, tags=("netcgo",))}
 
 
 GO_NAMES = {"rf": REFUSED_FIRST, "dead": ["refused:127.0.0.4", "refused:127.0.0.5"],
@@ -107,15 +57,14 @@ def case_go() -> None:
     empty for none). Runs go.KIND.NAME.dnsfo/.plain for KIND static, cgo and the names rf
     (refused first), dead (all refused), ups (up only); go.cgo.log (DNSFO_LOG=debug,
     GODEBUG=netdns=cgo+1, name rf)."""
-    go = go_tool()
-    if not go:
+    if not H.go_tool():
         fact("missing", "the go toolchain is missing: install Debian golang-go (.ci/run does) to "
              "build hard_go")
         return
-    outs = build_go(go)
+    outs = build_go()
     H.enter_namespace()
     for kind, exe in outs.items():
-        fact(f"go_interp_{kind}", elf_interp(exe) or "")
+        fact(f"go_interp_{kind}", H.elf_interp(exe) or "")
     with World(GO_NAMES):
         for kind, exe in outs.items():
             for name in GO_NAMES:

@@ -220,13 +220,13 @@ fn compile(
 }
 
 #[test]
-fn run_warns_about_a_static_binary_and_still_runs_it() {
+fn run_supervises_a_static_binary_and_warns_with_no_supervise() {
     built_lib();
     let tmp = TempDir::new("cli-static");
     let libc_a = Path::new("/usr/lib/x86_64-linux-gnu/libc.a");
     if !libc_a.exists() && !Path::new("/usr/lib/libc.a").exists() {
         return skip(
-            "run_warns_about_a_static_binary_and_still_runs_it",
+            "run_supervises_a_static_binary_and_warns_with_no_supervise",
             "no libc.a for `cc -static` (Debian: libc6-dev)",
         );
     }
@@ -243,18 +243,29 @@ fn run_warns_about_a_static_binary_and_still_runs_it() {
     assert_eq!(o.code, Some(3), "the program ran, with its own status\n{o}");
     assert_eq!(o.stdout, "static hello arg1\n", "{o}");
     assert!(
-        o.stderr.contains("dnsfo: warning:")
+        o.stderr.starts_with("dnsfo: ")
             && o.stderr.contains("statically linked")
             && o.stderr.contains(prog.to_str().unwrap())
-            && o.stderr.contains("running it anyway"),
-        "{o}"
+            && o.stderr.contains("supervising its connects"),
+        "the supervisor, said once\n{o}"
     );
-    assert_eq!(o.stderr.lines().count(), 1, "one warning line\n{o}");
-    // --quiet: no warning.
+    assert_eq!(o.stderr.lines().count(), 1, "one line\n{o}");
+    // --quiet: nothing said.
     let mut c = dnsfo();
     c.args(["run", "-q", "--"]).arg(&prog);
     let o = run(c, T);
     assert_eq!((o.code, o.stderr.as_str()), (Some(3), ""), "{o}");
+    // --no-supervise: LD_PRELOAD only, and the warning that it cannot reach the program.
+    let mut c = dnsfo();
+    c.args(["run", "--no-supervise", "--"]).arg(&prog);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(3), "{o}");
+    assert!(
+        o.stderr.contains("dnsfo: warning:")
+            && o.stderr.contains("statically linked")
+            && o.stderr.contains("running it anyway"),
+        "{o}"
+    );
     // A script whose interpreter is that static binary: warned about too.
     let script = tmp.path().join("script");
     std::fs::write(&script, format!("#!{}\n", prog.display())).unwrap();
@@ -270,7 +281,7 @@ fn run_warns_about_a_static_binary_and_still_runs_it() {
 }
 
 #[test]
-fn run_warns_about_a_go_binary_but_not_a_plain_dynamic_one() {
+fn run_supervises_a_go_binary_but_not_a_plain_dynamic_one() {
     built_lib();
     let tmp = TempDir::new("cli-go");
     // What the Go toolchain leaves in every binary: a .go.buildinfo section.
@@ -290,14 +301,21 @@ fn run_warns_about_a_go_binary_but_not_a_plain_dynamic_one() {
     let (go, plain) = match (go, plain) {
         (Ok(g), Ok(p)) => (g, p),
         (Err(e), _) | (_, Err(e)) => {
-            return skip(
-                "run_warns_about_a_go_binary_but_not_a_plain_dynamic_one",
-                &e,
-            )
+            return skip("run_supervises_a_go_binary_but_not_a_plain_dynamic_one", &e)
         }
     };
     let mut c = dnsfo();
     c.args(["run", "--"]).arg(&go);
+    let o = run(c, T);
+    assert_eq!(o.code, Some(0), "{o}");
+    assert!(
+        o.stderr.starts_with("dnsfo: ")
+            && o.stderr.contains("Go program")
+            && o.stderr.contains("supervising"),
+        "{o}"
+    );
+    let mut c = dnsfo();
+    c.args(["run", "--no-supervise", "--"]).arg(&go);
     let o = run(c, T);
     assert_eq!(o.code, Some(0), "{o}");
     assert!(

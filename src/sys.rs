@@ -327,63 +327,7 @@ fn check(ret: c_int) -> Result<c_int, c_int> {
 
 pub use dnsfo_os::sockaddr::read as read_sockaddr;
 
-/// A socket address in C form.
-#[derive(Clone, Copy)]
-pub struct RawAddr {
-    pub storage: libc::sockaddr_storage,
-    pub len: socklen_t,
-}
-
-impl RawAddr {
-    /// `addr` for a socket of `domain`: an IPv4 address on an `AF_INET6` socket becomes
-    /// `::ffff:a.b.c.d`. `None` when the domain cannot carry the address.
-    pub fn for_domain(addr: SocketAddr, domain: c_int) -> Option<RawAddr> {
-        // SAFETY: sockaddr_storage is plain old data; all-zero is a valid value.
-        let mut storage: libc::sockaddr_storage = unsafe { zeroed() };
-        let len = match (addr, domain) {
-            (SocketAddr::V4(a), libc::AF_INET) => {
-                let sin = libc::sockaddr_in {
-                    sin_family: libc::AF_INET as libc::sa_family_t,
-                    sin_port: a.port().to_be(),
-                    sin_addr: libc::in_addr {
-                        s_addr: u32::from(*a.ip()).to_be(),
-                    },
-                    sin_zero: [0; 8],
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-                size_of::<libc::sockaddr_in>()
-            }
-            (SocketAddr::V4(_), libc::AF_INET6) | (SocketAddr::V6(_), libc::AF_INET6) => {
-                let (ip, port, flow, scope) = match addr {
-                    SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), a.port(), 0, 0),
-                    SocketAddr::V6(a) => (*a.ip(), a.port(), a.flowinfo(), a.scope_id()),
-                };
-                let s6 = libc::sockaddr_in6 {
-                    sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                    sin6_port: port.to_be(),
-                    sin6_flowinfo: flow,
-                    sin6_addr: libc::in6_addr {
-                        s6_addr: ip.octets(),
-                    },
-                    sin6_scope_id: scope,
-                };
-                // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-                unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, s6) };
-                size_of::<libc::sockaddr_in6>()
-            }
-            _ => return None,
-        };
-        Some(RawAddr {
-            storage,
-            len: len as socklen_t,
-        })
-    }
-
-    pub fn as_ptr(&self) -> *const sockaddr {
-        &self.storage as *const _ as *const sockaddr
-    }
-}
+pub use dnsfo_os::sockaddr::Raw as RawAddr;
 
 pub use dnsfo_core::outcome::canonical_ip;
 

@@ -138,13 +138,12 @@ impl Forwarder {
                 continue;
             }
             // Queries from programs, on to their nameservers.
-            for (i, listener) in fds[..first_relay].iter().enumerate() {
+            for listener in &fds[..first_relay] {
                 if listener.revents & libc::POLLIN == 0 {
                     continue;
                 }
                 while let Ok((n, from)) = sys::recv_from(listener.fd, &mut buf) {
                     self.query(canonical(from), &buf[..n]);
-                    let _ = i;
                 }
             }
             // Answers, back to the programs (read on the way).

@@ -163,7 +163,7 @@ fn take_over(listener: i32, slots: &Slots) -> usize {
         let (tid, fd) = ((who >> 32) as u32, who as u32 as i32);
         let flags = s.flags.load(Ordering::SeqCst);
         let mut answer = None;
-        if let Some(dup) = program_socket(tid, fd) {
+        if let Some(dup) = sys::program_fd(tid, fd) {
             if flags != 0 {
                 let _ = sys::set_flags(dup.0, (flags - 1) as i32);
             }
@@ -195,17 +195,4 @@ fn take_over(listener: i32, slots: &Slots) -> usize {
         }
     }
     taken
-}
-
-/// A duplicate of the program's socket `fd` in thread `tid`'s process.
-fn program_socket(tid: u32, fd: i32) -> Option<sys::Fd> {
-    let pidfd = sys::pidfd_open(tid, true)
-        .or_else(|_| {
-            sys::tgid_of(tid)
-                .ok_or(libc::ESRCH)
-                .and_then(|p| sys::pidfd_open(p, false))
-        })
-        .ok()
-        .map(sys::Fd)?;
-    sys::pidfd_getfd(pidfd.0, fd).ok().map(sys::Fd)
 }

@@ -154,7 +154,7 @@ pub fn supervise(program: &[OsString]) -> u8 {
             126
         }
     };
-    let child = match sys::fork_with(&child_steps) {
+    let child = match sys::fork_then(child_steps) {
         Ok(p) => p,
         Err(e) => {
             eprintln!(

@@ -116,7 +116,7 @@ impl Supervisor {
 
     /// A UDP socket connected to a nameserver: through the relay, which learns the answers.
     fn relay_dns(&self, n: &Notif, fd: c_int, ns: SocketAddr, f: &Forwarder) {
-        let Some(dup) = take_socket(n.pid, fd) else {
+        let Some(dup) = sys::program_fd(n.pid, fd) else {
             return self.pass(n.id);
         };
         if !sys::notif_id_valid(self.listener, n.id)
@@ -135,7 +135,7 @@ impl Supervisor {
 
     /// The race for one connect (in its own thread); `held` answers it on every path.
     fn race(&self, held: &mut Held, n: &Notif, fd: c_int, dest: SocketAddr, known: &Known) {
-        let Some(dup) = take_socket(n.pid, fd) else {
+        let Some(dup) = sys::program_fd(n.pid, fd) else {
             return;
         };
         let dup = held.dup.insert(dup).0;
@@ -274,19 +274,6 @@ fn note(name: &str, outcomes: &[dnsfo_core::outcome::Outcome]) {
     {
         log::info!("{name}: {} failed over to {}", failed.addr, win.addr);
     }
-}
-
-/// A duplicate of the program's fd `fd` (thread `tid`'s process).
-fn take_socket(tid: u32, fd: c_int) -> Option<Fd> {
-    let pidfd = sys::pidfd_open(tid, true)
-        .or_else(|_| {
-            sys::tgid_of(tid)
-                .ok_or(libc::ESRCH)
-                .and_then(|p| sys::pidfd_open(p, false))
-        })
-        .ok()
-        .map(Fd)?;
-    sys::pidfd_getfd(pidfd.0, fd).ok().map(Fd)
 }
 
 /// What `route::route` asks, read from the supervisor's duplicate of the program's socket.

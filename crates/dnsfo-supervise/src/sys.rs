@@ -238,6 +238,20 @@ pub fn pidfd_getfd(pidfd: c_int, fd: c_int) -> Result<c_int, c_int> {
     }
 }
 
+/// A duplicate of fd `fd` of thread `tid`'s process (a pidfd for the thread, or before Linux 6.9
+/// for its process).
+pub fn program_fd(tid: u32, fd: c_int) -> Option<Fd> {
+    let pidfd = pidfd_open(tid, true)
+        .or_else(|_| {
+            tgid_of(tid)
+                .ok_or(libc::ESRCH)
+                .and_then(|p| pidfd_open(p, false))
+        })
+        .ok()
+        .map(Fd)?;
+    pidfd_getfd(pidfd.0, fd).ok().map(Fd)
+}
+
 // ------------------------------------------------------------------ sockets
 
 pub fn close(fd: c_int) {
@@ -254,46 +268,9 @@ impl Drop for Fd {
     }
 }
 
-/// A `sockaddr` for `addr` on a socket of `domain` (IPv4 peers of an `AF_INET6` socket as
-/// `::ffff:a.b.c.d`); `None` when the domain cannot hold it.
+/// A `sockaddr` for `addr` on a socket of `domain` (`dnsfo_os::sockaddr::Raw`).
 fn raw(addr: SocketAddr, domain: c_int) -> Option<(libc::sockaddr_storage, socklen_t)> {
-    // SAFETY: sockaddr_storage is plain data; all-zero is valid.
-    let mut ss: libc::sockaddr_storage = unsafe { zeroed() };
-    let len = match (addr, domain) {
-        (SocketAddr::V4(a), libc::AF_INET) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: a.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*a.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), sin) };
-            size_of::<libc::sockaddr_in>()
-        }
-        (_, libc::AF_INET6) => {
-            let (ip, port, flow, scope) = match addr {
-                SocketAddr::V4(a) => (a.ip().to_ipv6_mapped(), a.port(), 0, 0),
-                SocketAddr::V6(a) => (*a.ip(), a.port(), a.flowinfo(), a.scope_id()),
-            };
-            let s6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: port.to_be(),
-                sin6_flowinfo: flow,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: ip.octets(),
-                },
-                sin6_scope_id: scope,
-            };
-            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
-            unsafe { std::ptr::write((&mut ss as *mut libc::sockaddr_storage).cast(), s6) };
-            size_of::<libc::sockaddr_in6>()
-        }
-        _ => return None,
-    };
-    Some((ss, len as socklen_t))
+    dnsfo_os::sockaddr::Raw::for_domain(addr, domain).map(|r| (r.storage, r.len))
 }
 
 /// Reads a socket address from bytes the program passed (`None`: not IPv4/IPv6, or short).
@@ -586,27 +563,9 @@ pub fn read_byte(fd: c_int) -> Result<(), c_int> {
     }
 }
 
-/// What the child runs between `fork` and `exec`: returns only on failure (its exit code).
-pub type ChildSteps<'a> = &'a dyn Fn() -> c_int;
-
-/// Forks: the child runs `child` (async-signal-safe steps that end in `exec`) and exits with
-/// what it returns; the parent gets the child's pid.
-pub fn fork_with(child: ChildSteps) -> Result<libc::pid_t, c_int> {
-    // SAFETY: the caller is single-threaded here (start-up), and the child runs only
-    // async-signal-safe code before exec or _exit.
-    let pid = unsafe { libc::fork() };
-    match pid {
-        -1 => Err(errno()),
-        0 => {
-            let code = child();
-            // SAFETY: leaving the child without running the parent's destructors.
-            unsafe { libc::_exit(code) }
-        }
-        p => Ok(p),
-    }
-}
-
-/// Forks a process that runs `f` and exits (it must not return into the caller's code).
+/// Forks a process that runs `f` and exits with what it returns (it never returns into the
+/// caller's code). Only while this process has one thread; `f` must be async-signal-safe when
+/// it leads to `exec`.
 pub fn fork_then(f: impl FnOnce() -> c_int) -> Result<libc::pid_t, c_int> {
     // SAFETY: called while single-threaded (start-up); the child leaves through _exit.
     let pid = unsafe { libc::fork() };

@@ -11,8 +11,7 @@ use crate::state::State;
 use crate::stats;
 use std::cell::Cell;
 use std::net::IpAddr;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 thread_local! {
     /// The `sockaddr` pointer of the connect this thread is making (set by the connect hook).
@@ -114,66 +113,25 @@ fn seed_from_cache(s: &State, name: &str, addrs: &[IpAddr]) {
             cached.stamp = stamp;
         }
     }
-    let seeds: Vec<(u16, IpAddr)> = dnsfo_core::cache::winners_for(&cached.entries, name, addrs)
-        .into_iter()
-        .map(|e| (e.port, e.ip))
-        .collect();
-    let now_ms = dnsfo_core::cache::now_ms();
-    let dead: Vec<(SocketAddr, Duration)> =
-        dnsfo_core::cache::dead_for(&cached.entries, name, addrs)
-            .into_iter()
-            .map(|e| {
-                let left = Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
-                (SocketAddr::new(e.ip, e.port), left)
-            })
-            .collect();
-    let rtts: Vec<(SocketAddr, crate::plan::Rtt)> =
-        dnsfo_core::cache::rtts_for(&cached.entries, name, addrs)
-            .into_iter()
-            .filter_map(|e| match e.kind {
-                dnsfo_core::cache::Kind::Rtt { srtt_us, var_us } => Some((
-                    SocketAddr::new(e.ip, e.port),
-                    crate::plan::Rtt { srtt_us, var_us },
-                )),
-                _ => None,
-            })
-            .collect();
+    let seeds =
+        dnsfo_core::cache::Seeds::of(&cached.entries, name, addrs, dnsfo_core::cache::now_ms());
     drop(cached);
-    if seeds.is_empty() && dead.is_empty() && rtts.is_empty() {
+    // Usually all known already: a read lock tells, and lookups do not queue for the write.
+    if seeds.is_empty() || !s.health.read().seeds_news(name, &seeds, now) {
         return;
     }
-    {
-        // Usually all known already: a read lock tells, and lookups do not queue for the write.
-        let h = s.health.read();
-        let news = seeds
-            .iter()
-            .any(|(port, _)| h.winner(name, *port).is_none())
-            || rtts.iter().any(|(a, _)| h.rtt(a).is_none())
-            || dead.iter().any(|(a, _)| {
-                h.dead_until(a, now).is_none() && h.winner(name, a.port()) != Some(a.ip())
-            });
-        if !news {
-            return;
-        }
-    }
-    let mut h = s.health.write();
-    for (port, ip) in seeds {
-        if h.winner(name, port).is_none() {
-            log::debug!("{name}: winner {ip} port {port} from the shared cache");
-            h.record_success(name, SocketAddr::new(ip, port));
-        }
-    }
-    for (addr, rtt) in rtts {
-        // History from other processes, for addresses this lookup returned only.
-        h.seed_rtt(addr, rtt, now);
+    let (winners, dead) = s.health.write().seed(name, &seeds, now);
+    for w in winners {
+        log::debug!(
+            "{name}: winner {} port {} from the shared cache",
+            w.ip(),
+            w.port()
+        );
     }
     for (addr, left) in dead {
-        if h.dead_until(&addr, now).is_none() && h.winner(name, addr.port()) != Some(addr.ip()) {
-            log::debug!(
-                "{name}: {addr} dead (for {} ms more) by the shared cache",
-                left.as_millis()
-            );
-            h.record_failure(name, addr, left, now);
-        }
+        log::debug!(
+            "{name}: {addr} dead (for {} ms more) by the shared cache",
+            left.as_millis()
+        );
     }
 }

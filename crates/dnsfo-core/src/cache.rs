@@ -184,6 +184,50 @@ pub const RTT_TTL: Duration = Duration::from_secs(600);
 /// push everyone else's winners out).
 const MAX_DEAD_PER_FAILOVER: usize = 8;
 
+/// What the shared cache teaches a process about `name`, for the addresses its resolver
+/// returned (`returned`): winners per port, addresses dead (with the time left, from `now_ms`),
+/// and RTTs.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Seeds {
+    pub winners: Vec<std::net::SocketAddr>,
+    pub dead: Vec<(std::net::SocketAddr, std::time::Duration)>,
+    pub rtts: Vec<(std::net::SocketAddr, crate::plan::Rtt)>,
+}
+
+impl Seeds {
+    pub fn of(entries: &[Entry], name: &str, returned: &[IpAddr], now_ms: u64) -> Seeds {
+        use std::net::SocketAddr;
+        let at = |e: &Entry| SocketAddr::new(e.ip, e.port);
+        Seeds {
+            winners: winners_for(entries, name, returned)
+                .into_iter()
+                .map(at)
+                .collect(),
+            dead: dead_for(entries, name, returned)
+                .into_iter()
+                .map(|e| {
+                    let left =
+                        std::time::Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
+                    (at(e), left)
+                })
+                .collect(),
+            rtts: rtts_for(entries, name, returned)
+                .into_iter()
+                .filter_map(|e| match e.kind {
+                    Kind::Rtt { srtt_us, var_us } => {
+                        Some((at(e), crate::plan::Rtt { srtt_us, var_us }))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.winners.is_empty() && self.dead.is_empty() && self.rtts.is_empty()
+    }
+}
+
 /// Winners from the cache for `name` whose address is one this process's resolver returned.
 pub fn winners_for<'a>(entries: &'a [Entry], name: &str, returned: &[IpAddr]) -> Vec<&'a Entry> {
     entries

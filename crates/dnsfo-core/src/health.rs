@@ -181,6 +181,50 @@ impl Health {
         );
     }
 
+    /// Would [`Health::seed`] change anything? (Usually not: a read lock tells.)
+    pub fn seeds_news(&self, name: &str, seeds: &crate::cache::Seeds, now: Instant) -> bool {
+        seeds
+            .winners
+            .iter()
+            .any(|w| self.winner(name, w.port()).is_none())
+            || seeds.rtts.iter().any(|(a, _)| self.rtt(a).is_none())
+            || seeds.dead.iter().any(|(a, _)| {
+                self.dead_until(a, now).is_none() && self.winner(name, a.port()) != Some(a.ip())
+            })
+    }
+
+    /// Takes what other processes found for `name` (the shared cache's [`crate::cache::Seeds`]):
+    /// their winners where this process has none, their RTTs, and their dead addresses for the
+    /// time left, unless this process knows the address alive or as its winner. Returns what it
+    /// took, for the caller's log: winners, then dead addresses with the time left.
+    pub fn seed(
+        &mut self,
+        name: &str,
+        seeds: &crate::cache::Seeds,
+        now: Instant,
+    ) -> (Vec<SocketAddr>, Vec<(SocketAddr, Duration)>) {
+        let mut winners = Vec::new();
+        for w in &seeds.winners {
+            if self.winner(name, w.port()).is_none() {
+                self.record_success(name, *w);
+                winners.push(*w);
+            }
+        }
+        for (addr, rtt) in &seeds.rtts {
+            self.seed_rtt(*addr, *rtt, now);
+        }
+        let mut dead = Vec::new();
+        for (addr, left) in &seeds.dead {
+            if self.dead_until(addr, now).is_none()
+                && self.winner(name, addr.port()) != Some(addr.ip())
+            {
+                self.record_failure(name, *addr, *left, now);
+                dead.push((*addr, *left));
+            }
+        }
+        (winners, dead)
+    }
+
     /// Would recording `outcomes` for `name` change nothing? Each connected to the address that
     /// already is the winner, none is known dead, and none brings an RTT sample that is due: the
     /// common case, told under a read lock, so threads connecting at once do not queue for the
@@ -225,6 +269,40 @@ impl Health {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn cache_seeds_fill_only_what_this_process_does_not_know() {
+        use super::*;
+        use crate::cache::Seeds;
+        let now = Instant::now();
+        let a = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let seeds = Seeds {
+            winners: vec![a("127.0.0.3:80")],
+            dead: vec![
+                (a("127.0.0.2:80"), Duration::from_secs(5)),
+                (a("127.0.0.4:80"), Duration::from_secs(5)),
+            ],
+            rtts: vec![(
+                a("127.0.0.3:80"),
+                Rtt {
+                    srtt_us: 800,
+                    var_us: 50,
+                },
+            )],
+        };
+        let mut h = Health::default();
+        h.record_success("svc", a("127.0.0.4:80")); // its own winner: not dead by hearsay
+        h.record_success("other", a("127.0.0.9:81"));
+        assert!(h.seeds_news("svc", &seeds, now));
+        let (winners, dead) = h.seed("svc", &seeds, now);
+        assert!(winners.is_empty(), "it has its own winner for port 80");
+        assert_eq!(dead, vec![(a("127.0.0.2:80"), Duration::from_secs(5))]);
+        assert!(h.rtt(&a("127.0.0.3:80")).is_some());
+        assert!(
+            !h.seeds_news("svc", &seeds, now),
+            "nothing new the second time"
+        );
+    }
+
     #[test]
     fn outcomes_teach_the_winner_the_dead_and_due_rtts_and_a_repeat_changes_nothing() {
         use super::*;

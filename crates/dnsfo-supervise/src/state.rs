@@ -9,11 +9,10 @@
 
 use crate::dnsmsg::{Answer, TYPE_A};
 use crate::hosts;
-use dnsfo_core::cache::{self, Entry, Kind};
+use dnsfo_core::cache::{self, Entry};
 use dnsfo_core::config::Config;
 use dnsfo_core::health::Health;
 use dnsfo_core::outcome::{dead_after, failover_of, Outcome};
-use dnsfo_core::plan::Rtt;
 use dnsfo_core::registry::{Known, Registry, Scope};
 use dnsfo_os::cachefile::Cache;
 use parking_lot::{Mutex, RwLock};
@@ -126,55 +125,17 @@ impl State {
     pub fn seed_from_cache(&self, name: &str, addrs: &[IpAddr]) {
         let Some(c) = &self.cache else { return };
         let now = Instant::now();
-        let (winners, dead, rtts) = {
+        let seeds = {
             let mut cached = self.cached.lock();
             if cached.0.changed(now, || c.stamp()) {
                 cached.1 = c.load();
             }
-            let entries = &cached.1;
-            let now_ms = cache::now_ms();
-            let winners: Vec<SocketAddr> = cache::winners_for(entries, name, addrs)
-                .into_iter()
-                .map(|e| SocketAddr::new(e.ip, e.port))
-                .collect();
-            let dead: Vec<(SocketAddr, Duration)> = cache::dead_for(entries, name, addrs)
-                .into_iter()
-                .map(|e| {
-                    let left = Duration::from_millis(e.expires_ms.saturating_sub(now_ms));
-                    (SocketAddr::new(e.ip, e.port), left)
-                })
-                .collect();
-            let rtts: Vec<(SocketAddr, Rtt)> = cache::rtts_for(entries, name, addrs)
-                .into_iter()
-                .filter_map(|e| match e.kind {
-                    Kind::Rtt { srtt_us, var_us } => {
-                        Some((SocketAddr::new(e.ip, e.port), Rtt { srtt_us, var_us }))
-                    }
-                    _ => None,
-                })
-                .collect();
-            (winners, dead, rtts)
+            cache::Seeds::of(&cached.1, name, addrs, cache::now_ms())
         };
-        if winners.is_empty() && dead.is_empty() && rtts.is_empty() {
+        if seeds.is_empty() || !self.health.read().seeds_news(name, &seeds, now) {
             return;
         }
-        let mut h = self.health.write();
-        for w in winners {
-            if h.winner(name, w.port()).is_none() {
-                h.record_success(name, w);
-            }
-        }
-        for (addr, rtt) in rtts {
-            if h.rtt(&addr).is_none() {
-                h.seed_rtt(addr, rtt, now);
-            }
-        }
-        for (addr, left) in dead {
-            if h.dead_until(&addr, now).is_none() && h.winner(name, addr.port()) != Some(addr.ip())
-            {
-                h.record_failure(name, addr, left, now);
-            }
-        }
+        self.health.write().seed(name, &seeds, now);
     }
 
     /// The attempt delay for a connect of `name` to `candidates`: fixed (a `[name ...]` rule,

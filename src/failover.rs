@@ -1031,18 +1031,10 @@ pub(crate) fn record(s: &State, name: &str, outcomes: &[dial::Outcome]) {
 /// The attempt delay for a connect to these candidates: fixed, or (adaptive) from the RTTs
 /// measured for them (`plan::attempt_delay`).
 fn delay_for(s: &State, name: &str, candidates: impl IntoIterator<Item = SocketAddr>) -> Duration {
-    if let Some(fixed) = fixed_delay(&s.config, name) {
+    if let Some(fixed) = s.config.fixed_delay(name) {
         return fixed;
     }
     delay_with(&s.health.read(), &s.config, name, candidates)
-}
-
-/// The attempt delay when it does not follow measured RTTs: a `[name ...]` rule's, or the
-/// configured one when the delay is not adaptive.
-fn fixed_delay(c: &crate::config::Config, name: &str) -> Option<Duration> {
-    c.rule_for(name)
-        .and_then(|r| r.attempt_delay)
-        .or((!c.adaptive).then_some(c.attempt_delay))
 }
 
 /// [`delay_for`] with the health memory already read.
@@ -1052,7 +1044,7 @@ fn delay_with(
     name: &str,
     candidates: impl IntoIterator<Item = SocketAddr>,
 ) -> Duration {
-    if let Some(fixed) = fixed_delay(c, name) {
+    if let Some(fixed) = c.fixed_delay(name) {
         return fixed;
     }
     plan::attempt_delay(h.rtt_of(candidates), c.min_attempt_delay, c.attempt_delay)

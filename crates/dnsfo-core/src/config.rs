@@ -141,6 +141,14 @@ impl Config {
         conffile::rule_for(&self.name_rules, &crate::registry::normal(name))
     }
 
+    /// The attempt delay for `name` when it does not follow measured RTTs: a `[name ...]`
+    /// rule's, or the configured one when the delay is not adaptive.
+    pub fn fixed_delay(&self, name: &str) -> Option<Duration> {
+        self.rule_for(name)
+            .and_then(|r| r.attempt_delay)
+            .or((!self.adaptive).then_some(self.attempt_delay))
+    }
+
     /// Does a config file tell dnsfo to leave `name` alone?
     pub fn excluded(&self, name: &str) -> bool {
         self.rule_for(name).is_some_and(|r| r.exclude)

@@ -142,11 +142,7 @@ impl State {
     /// or a configured delay that is not adaptive), else from the RTTs measured for them.
     pub fn delay_for(&self, name: &str, candidates: &[SocketAddr]) -> Duration {
         let c = &self.config;
-        if let Some(d) = c
-            .rule_for(name)
-            .and_then(|r| r.attempt_delay)
-            .or((!c.adaptive).then_some(c.attempt_delay))
-        {
+        if let Some(d) = c.fixed_delay(name) {
             return d;
         }
         let rtt = self.health.read().rtt_of(candidates.iter().copied());
